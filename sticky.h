@@ -24,8 +24,10 @@ struct lbx_span {
  * next delimiter or the end; delimiters are `?` and `&`, plus `;` when
  * `scolon_delim` is set.  If only delimiters follow the `=`, there is no value
  * and the search stops (stock's apr_strtok returns NULL there).  After a
- * non-matching occurrence the search resumes two bytes past the end of the
- * name, exactly as stock does.
+ * non-matching occurrence the next substring search starts one byte after the
+ * byte that follows the name (stock's `strstr(p + 1, name)` with p just past
+ * the name), so `routeidrouteid=a.b` does not match; a search never reads past
+ * the input.
  *
  * Returns 1 and fills *value (len > 0) when found, 0 otherwise. */
 int lbx_sticky_url_param(const char *url, size_t url_len,
@@ -37,8 +39,10 @@ int lbx_sticky_url_param(const char *url, size_t url_len,
  * Stock semantics: an occurrence counts only at the start of the header or
  * right after `;`, `,` or white space; white space may precede `=`; the byte
  * after `=` must exist (not the end); the value runs to the first `;` or `,`
- * (spaces kept, no unquoting) and may therefore be empty.  Non-matching
- * occurrences resume the search as stock does.
+ * (spaces kept, no unquoting) and may therefore be empty.  A non-matching
+ * occurrence resumes the search where stock does: one byte after the byte
+ * following the byte it compared with `=` (so `ROUTEID ROUTEID=a.b` finds
+ * nothing); a search never reads past the input.
  *
  * Returns 1 and fills *value (len may be 0) when found, 0 otherwise. */
 int lbx_sticky_cookie(const char *header, size_t header_len,
