@@ -1,0 +1,8 @@
+#ifndef LBX_TESTS_H
+#define LBX_TESTS_H
+#include <check.h>
+
+TCase *lbx_tcase_sticky(void);
+TCase *lbx_tcase_byrequests(void);
+
+#endif

@@ -1,0 +1,21 @@
+/* Check runner: one TCase per pure core file (t/unit/test_<file>.c). */
+#include <check.h>
+#include <stdlib.h>
+
+#include "lbx_tests.h"
+
+int main(void)
+{
+    Suite *suite = suite_create("mod_lbx cores");
+    SRunner *runner;
+    int failed;
+
+    suite_add_tcase(suite, lbx_tcase_sticky());
+    suite_add_tcase(suite, lbx_tcase_byrequests());
+
+    runner = srunner_create(suite);
+    srunner_run_all(runner, CK_NORMAL);
+    failed = srunner_ntests_failed(runner);
+    srunner_free(runner);
+    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
