@@ -1,0 +1,87 @@
+/* lbx_method.h: what every selection core sees.  No httpd, no APR.
+ *
+ * The glue (provider.c) walks the balancer, decides which members are
+ * eligible (lbx_eligible below, stock's lbset/spare/standby rules), copies
+ * them into an array of struct lbx_peer and hands that array to a method's
+ * pick().  pick() never allocates, logs, reads a clock or touches globals;
+ * anything it needs is in struct lbx_pick_in.
+ */
+#ifndef LBX_METHOD_H
+#define LBX_METHOD_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define LBX_NONE (-1L)
+
+/* One eligible member, snapshotted from shared memory. */
+struct lbx_peer {
+    int64_t  weight;   /* lbfactor on stock's x100 scale, > 0 */
+    int64_t  credit;   /* lbstatus; a core may change it, glue writes back */
+    uint64_t busy;     /* requests in flight */
+    uint64_t bytes;    /* transferred + read, for bytraffic */
+};
+
+/* Uniform 32-bit random numbers; unit tests script it. */
+typedef uint32_t lbx_rand_fn(void *ctx);
+
+struct lbx_pick_in {
+    struct lbx_peer *peers;
+    size_t           n;
+    uint64_t         key;       /* request hash, for hashing methods */
+    lbx_rand_fn     *rand;
+    void            *rand_ctx;
+};
+
+/* Which shared counters a method's reset() zeroes (stock semantics). */
+#define LBX_RESET_CREDIT 0x1u
+#define LBX_RESET_BUSY   0x2u
+#define LBX_RESET_BYTES  0x4u
+
+struct lbx_method {
+    const char *name;                       /* provider name, < 16 chars */
+    long      (*pick)(struct lbx_pick_in *in); /* index into peers or LBX_NONE */
+    unsigned    reset_counters;             /* LBX_RESET_* */
+};
+
+/* ---- eligibility (eligible.c) ------------------------------------------ */
+
+/* Member flags as the eligibility walk needs them. */
+#define LBX_M_USABLE   0x1u   /* none of shutdown/disabled/stopped/error/hc-failed */
+#define LBX_M_DRAIN    0x2u   /* +N */
+#define LBX_M_SPARE    0x4u   /* +R */
+#define LBX_M_STANDBY  0x8u   /* +H */
+
+struct lbx_member {
+    int      lbset;
+    unsigned flags;
+};
+
+/* Try to bring member `idx` back (stock: ap_proxy_retry_worker once its
+ * retry= period is over).  Returns its new flags. */
+typedef unsigned lbx_retry_fn(void *ctx, size_t idx);
+
+/* Stock's best-worker walk, without the choice: fills `out` with the indices
+ * of the members an lbmethod may choose from, in the order stock offers them
+ * to is_best(), and returns how many.
+ *
+ * Tiers are the lbsets in ascending order; the first tier that yields any
+ * candidate wins and later tiers are not even looked at (so their errored
+ * members are not retried).  Within a tier: usable regular members in
+ * configuration order, then as many usable spares as there are unusable or
+ * draining regular members; only if that is empty, the usable standbys.
+ * Draining spares and standbys are never candidates.  Unusable members of
+ * the tier being looked at get one retry() first.
+ *
+ * `members` may be changed by retry() through ctx; `out` needs room for n. */
+size_t lbx_eligible(struct lbx_member *members, size_t n,
+                    lbx_retry_fn *retry, void *ctx, size_t *out);
+
+/* ---- the cores ---------------------------------------------------------- */
+
+long lbx_byrequests_pick(struct lbx_pick_in *in);
+void lbx_byrequests_credit(struct lbx_peer *peers, size_t n, size_t winner);
+
+extern const struct lbx_method lbx_method_byrequests;
+
+#endif
