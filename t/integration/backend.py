@@ -1,0 +1,116 @@
+#!/usr/bin/python3
+"""Tiny HTTP backend for the mod_lbx integration tests (stdlib only).
+
+    backend.py --name NAME [--port PORT] [--host 127.0.0.1]
+
+Binds 127.0.0.1:PORT (PORT 0 = pick a free one), then prints one line
+``READY <port>`` on stdout and serves until killed.  Every response carries
+``X-Backend: NAME``; the body is NAME unless a path below says otherwise:
+
+    /status/<code>     answer with that status code (body NAME)
+    /slow?ms=N         wait N milliseconds, then answer 200
+    /big?bytes=N       answer N bytes of 'x'
+    /health            200 "ok"
+    /echo              200, JSON: request line, method, path, version, headers
+    anything else      200 NAME
+
+It writes nothing to disk.
+"""
+import argparse
+import json
+import socket
+import sys
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs, urlsplit
+
+
+class Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server_version = "lbx-test-backend"
+    sys_version = ""
+
+    def log_message(self, fmt, *args):  # keep quiet: nothing to stderr/disk
+        pass
+
+    def _reply(self, code, body, ctype="text/plain"):
+        if isinstance(body, str):
+            body = body.encode()
+        self.send_response(code)
+        self.send_header("X-Backend", self.server.backend_name)
+        self.send_header("Content-Type", ctype)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(body)
+
+    def _drain_body(self):
+        n = int(self.headers.get("Content-Length") or 0)
+        return self.rfile.read(n) if n > 0 else b""
+
+    def _handle(self):
+        body_in = self._drain_body()
+        parts = urlsplit(self.path)
+        path, query = parts.path, parse_qs(parts.query)
+        name = self.server.backend_name
+        # mod_proxy may forward path parameters (;jsessionid=...) as part of
+        # the path; look at the path's segments without them.
+        bare = path.split(";", 1)[0]
+        seg = [s for s in bare.split("/") if s]
+        if seg[:1] == ["status"] and len(seg) >= 2 and seg[1].isdigit():
+            return self._reply(int(seg[1]), name)
+        if seg[-1:] == ["slow"]:
+            ms = int(query.get("ms", ["0"])[0])
+            time.sleep(min(ms, 60000) / 1000.0)
+            return self._reply(200, name)
+        if seg[-1:] == ["big"]:
+            n = int(query.get("bytes", ["0"])[0])
+            return self._reply(200, b"x" * min(n, 64 << 20),
+                               "application/octet-stream")
+        if seg[-1:] == ["health"]:
+            return self._reply(200, "ok")
+        if seg[-1:] == ["echo"]:
+            doc = {
+                "backend": name,
+                "requestline": self.requestline,
+                "method": self.command,
+                "path": self.path,
+                "version": self.request_version,
+                "headers": [[k, v] for k, v in self.headers.items()],
+                "body_len": len(body_in),
+            }
+            return self._reply(200, json.dumps(doc), "application/json")
+        return self._reply(200, name)
+
+    do_GET = do_POST = do_PUT = do_DELETE = do_HEAD = do_OPTIONS = _handle
+
+
+class Server(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+    request_queue_size = 128
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--name", required=True)
+    ap.add_argument("--port", type=int, default=0)
+    ap.add_argument("--host", default="127.0.0.1")
+    args = ap.parse_args(argv)
+    try:
+        srv = Server((args.host, args.port), Handler)
+    except OSError as e:
+        print("ERROR %s" % e, flush=True)
+        return 2
+    srv.backend_name = args.name
+    srv.socket.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+    print("READY %d" % srv.server_address[1], flush=True)
+    try:
+        srv.serve_forever(poll_interval=0.2)
+    except KeyboardInterrupt:
+        pass
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
