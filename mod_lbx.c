@@ -28,6 +28,28 @@
  * proxy_util.h, which Debian does not install (contract D7). */
 PROXY_DECLARE(int) ap_proxy_canon_url(request_rec *r);
 
+/* Everything mod_lbx takes from mod_proxy is referenced weakly, so that a
+ * configuration without mod_proxy (or loading it after mod_lbx) gets a
+ * message that says so instead of dlopen's "undefined symbol".  Nothing
+ * below is called unless pre_config saw mod_proxy loaded first. */
+#pragma weak ap_proxy_canon_netloc
+#pragma weak ap_proxy_canon_url
+#pragma weak ap_proxy_find_balancershm
+#pragma weak ap_proxy_find_workershm
+#pragma weak ap_proxy_get_balancer
+#pragma weak ap_proxy_hashfunc
+#pragma weak ap_proxy_initialize_balancer
+#pragma weak ap_proxy_initialize_worker
+#pragma weak ap_proxy_share_balancer
+#pragma weak ap_proxy_share_worker
+#pragma weak ap_proxy_strncpy
+#pragma weak ap_proxy_sync_balancer
+#pragma weak ap_proxy_worker_name
+#pragma weak proxy_hook_canon_handler
+#pragma weak proxy_hook_post_request
+#pragma weak proxy_hook_pre_request
+#pragma weak proxy_module
+
 /* The module record must stay visible although everything else is built
  * with -fvisibility=hidden (stock exports a stray `storage` symbol; we keep
  * every non-API symbol private). */
@@ -42,6 +64,9 @@ static APR_OPTIONAL_FN_TYPE(ap_proxy_retry_worker) *proxy_retry_worker_fn;
 /* balancer pointer -> struct lbx_scratch, built in child_init and only read
  * afterwards, so request threads may look it up without a lock. */
 static apr_hash_t *lbx_scratches;
+
+/* Whether mod_proxy's symbols were there when mod_lbx was loaded. */
+static int lbx_proxy_hooked;
 
 /* Stock modules mod_lbx replaces; loading both would register every hook
  * and provider twice (busy counted twice, the last provider silently
@@ -125,6 +150,13 @@ static int lbx_pre_config(apr_pool_t *pconf, apr_pool_t *plog,
                      "mod_lbx needs mod_proxy: add 'LoadModule proxy_module "
                      "/usr/lib/apache2/modules/mod_proxy.so' before "
                      "'LoadModule lbx_module'");
+        clash = 1;
+    }
+    else if (!lbx_proxy_hooked) {
+        ap_log_error(APLOG_MARK, APLOG_EMERG, 0, NULL, LBXLOGNO(20003)
+                     "mod_proxy was loaded after mod_lbx: move the line "
+                     "'LoadModule proxy_module ...' above "
+                     "'LoadModule lbx_module ...'");
         clash = 1;
     }
     if (clash) {
@@ -984,10 +1016,16 @@ static void lbx_register_hooks(apr_pool_t *p)
                         APR_HOOK_MIDDLE);
     ap_hook_child_init(lbx_child_init, child_pred, child_succ,
                        APR_HOOK_MIDDLE);
-    proxy_hook_pre_request(lbx_pre_request, NULL, NULL, APR_HOOK_FIRST);
-    proxy_hook_post_request(lbx_post_request, NULL, NULL, APR_HOOK_FIRST);
-    proxy_hook_canon_handler(lbx_canon, NULL, NULL, APR_HOOK_FIRST);
     lbx_register_providers(p);
+    /* Without mod_proxy loaded first its hook functions are NULL (weak);
+     * pre_config then refuses to start with a message saying why. */
+    lbx_proxy_hooked = proxy_hook_pre_request && proxy_hook_post_request
+                       && proxy_hook_canon_handler && &proxy_module;
+    if (lbx_proxy_hooked) {
+        proxy_hook_pre_request(lbx_pre_request, NULL, NULL, APR_HOOK_FIRST);
+        proxy_hook_post_request(lbx_post_request, NULL, NULL, APR_HOOK_FIRST);
+        proxy_hook_canon_handler(lbx_canon, NULL, NULL, APR_HOOK_FIRST);
+    }
 }
 
 AP_DECLARE_MODULE(lbx) = {
