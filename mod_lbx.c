@@ -702,21 +702,6 @@ static apr_array_header_t *server_ids(server_rec *main_s, apr_pool_t *p)
     return ids;
 }
 
-static apr_status_t destroy_mutexes(void *data)
-{
-    proxy_server_conf *conf = data;
-    proxy_balancer *b = (proxy_balancer *)conf->balancers->elts;
-    int i;
-
-    for (i = 0; i < conf->balancers->nelts; i++) {
-        if (b[i].gmutex) {
-            apr_global_mutex_destroy(b[i].gmutex);
-            b[i].gmutex = NULL;
-        }
-    }
-    return APR_SUCCESS;
-}
-
 /* Find this balancer's record in the segment (restored from a persist file
  * or left by an earlier generation) or take a free slot. */
 static int share_balancer(proxy_server_conf *conf, proxy_balancer *b,
@@ -811,6 +796,7 @@ static int setup_balancer(proxy_server_conf *conf, proxy_balancer *b,
                                               NULL), sizeof(b->s->sname));
     b->max_workers = b->workers->nelts + b->growth;
 
+    /* APR destroys the mutex with pconf, on every restart. */
     rv = ap_global_mutex_create(&b->gmutex, NULL, lbx_mutex_type, b->s->sname,
                                 s, pconf, 0);
     if (rv != APR_SUCCESS || !b->gmutex) {
@@ -922,8 +908,6 @@ static int lbx_post_config(apr_pool_t *pconf, apr_pool_t *plog,
                              "balancer slotmem_create failed");
                 return !OK;
             }
-            apr_pool_cleanup_register(pconf, conf, destroy_mutexes,
-                                      apr_pool_cleanup_null);
         }
         conf->storage = lbx_storage;
 
