@@ -212,3 +212,86 @@ ProxyPass /dist balancer://dist
     assert r.status_code == 503
     assert 0.9 <= took < 10, took
     h.wait_error_log(ALL_ERR % "balancer://dist")
+
+
+def test_maxattempts_default_is_members_minus_one(impl, make_httpd,
+                                                  backends):
+    """Two dead members ahead of a live one: the default maxattempts
+    (members - 1 = 2, set in child_init) reaches the third member; an
+    explicit maxattempts=1 gives up after one failover (§1.7, §2.8)."""
+    a, b, c = backends.start_many("a", "b", "c")
+    h = make_httpd(impl, """
+<Proxy balancer://dflt>
+    %s
+    %s
+    %s
+</Proxy>
+ProxyPass /dflt balancer://dflt
+<Proxy balancer://one>
+    %s
+    %s
+    %s
+    ProxySet maxattempts=1
+</Proxy>
+ProxyPass /one balancer://one
+""" % ((member(a, retry=60), member(b, retry=60), member(c, retry=60)) * 2))
+    a.kill()
+    b.kill()
+    # fresh byrequests state: ties go to the first member, so the first
+    # request tries a, then b, then c
+    r = h.get("/dflt/x")
+    assert (r.status_code, H.backend_of(r)) == (200, "c")
+    r = h.get("/one/x")
+    assert r.status_code == 503
+    # both dead members are now in Err: c serves everything
+    for _ in range(4):
+        assert H.backend_of(h.get("/one/x")) == "c"
+
+
+def test_ignore_errors_member_never_fails_over(impl, make_httpd, backends):
+    """+I member with a dead backend: its requests get 503 (no failover)
+    and it never shows Err (§2.8, §8.26)."""
+    a, b = backends.start_many("a", "b")
+    h = make_httpd(impl, """
+ProxyStatus On
+<Proxy balancer://ign>
+    %s
+    %s
+</Proxy>
+ProxyPass /ign balancer://ign
+""" % (member(a, status="+I"), member(b)))
+    a.kill()
+    codes = collections.Counter()
+    for _ in range(6):
+        r = h.get("/ign/x")
+        codes[(r.status_code, H.backend_of(r))] += 1
+    assert codes == {(503, None): 3, (200, "b"): 3}, codes
+    st = h.member_status("balancer://ign", a)
+    assert st == "Init Ign Ok ", st
+
+
+def test_failontimeout(impl, make_httpd, backends):
+    """failontimeout=On: a member whose status line times out goes to Err
+    (stock AH02460).  The client gets mod_proxy_http's answer to the timeout,
+    502 on 2.4.71 (observed), and the request is not retried (§2.9, §8.28)."""
+    a, b = backends.start_many("a", "b")
+    h = make_httpd(impl, """
+ProxyStatus On
+<Proxy balancer://fot>
+    BalancerMember %s/slow timeout=1 retry=60
+    BalancerMember %s timeout=1 retry=60
+    ProxySet failontimeout=On
+</Proxy>
+ProxyPass /fot balancer://fot
+""" % (a.url, b.url))
+    r = h.get("/fot/?ms=4000")  # -> a: /slow/?ms=4000
+    assert (r.status_code, H.backend_of(r)) == (502, None)
+    h.wait_error_log(r"Forcing worker \(%s/slow\) into error state due to "
+                     r"timeout and 'failontimeout' parameter being set"
+                     % re.escape(a.url))
+    st = h.balancer_status()["balancer://fot"]
+    assert "Err" in st[a.url + "/slow"]["Status"], st
+    assert "Err" not in st[b.url]["Status"], st
+    for _ in range(4):
+        r = h.get("/fot/?ms=4000")
+        assert (r.status_code, H.backend_of(r)) == (200, "b")

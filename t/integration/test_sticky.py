@@ -209,3 +209,29 @@ def test_mod_headers_routeid_recipe(impl, make_httpd, backends):
             r = h.get("/hdr/x", headers={"Cookie": cookie})
             assert (r.status_code, H.backend_of(r)) == (200, name)
             assert "Set-Cookie" not in r.headers, dict(r.headers)
+
+
+def test_redirect_of_unusable_routed_member(impl, make_httpd, backends):
+    """route=r1 redirect=r3 on a disabled member: its sessions go to the
+    r3 member with ROUTE_CHANGED=1; requests without a session never use
+    redirect (§3.4, §8.14)."""
+    a, b, c = backends.start_many("a", "b", "c")
+    h = make_httpd(impl, """
+<Proxy balancer://rd>
+    %s route=r1 redirect=r3 status=+D
+    %s route=r2
+    %s route=r3
+    ProxySet stickysession=ROUTEID
+</Proxy>
+ProxyPass /rd balancer://rd
+""" % (member(a), member(b), member(c)))
+    assert hits(h, "/rd/x", headers={"Cookie": "ROUTEID=x.r1"}) == {"c": N}
+    r, e = h.get_logged("/rd/x", headers={"Cookie": "ROUTEID=x.r1"})
+    assert e["BALANCER_WORKER_ROUTE"] == "r3"
+    assert e["BALANCER_SESSION_ROUTE"] == "r1"
+    assert e["BALANCER_ROUTE_CHANGED"] == "1"
+    # Sessionless requests are balanced over b and c only.  The 9 sticky
+    # hits on c ran the default sticky accounting (§2.2 step 5: every
+    # usable member += lbfactor, the chosen one -= the sum), leaving
+    # b at +900 and c at -900, so byrequests now favours b.
+    assert hits(h, "/rd/x", n=4) == {"b": 4}
