@@ -9,6 +9,8 @@
  * Selection arithmetic and parsing live in pure files (sticky.c and the
  * cores in lbmethods/); this file is glue.
  */
+#include <dlfcn.h>
+
 #include "apr_strings.h"
 #include "apr_md5.h"
 #include "apr_escape.h"
@@ -23,32 +25,6 @@
 
 #include "mod_lbx.h"
 #include "sticky.h"
-
-/* Exported by mod_proxy >= 2.4.62 but declared only in its private
- * proxy_util.h, which Debian does not install (contract D7). */
-PROXY_DECLARE(int) ap_proxy_canon_url(request_rec *r);
-
-/* Everything mod_lbx takes from mod_proxy is referenced weakly, so that a
- * configuration without mod_proxy (or loading it after mod_lbx) gets a
- * message that says so instead of dlopen's "undefined symbol".  Nothing
- * below is called unless pre_config saw mod_proxy loaded first. */
-#pragma weak ap_proxy_canon_netloc
-#pragma weak ap_proxy_canon_url
-#pragma weak ap_proxy_find_balancershm
-#pragma weak ap_proxy_find_workershm
-#pragma weak ap_proxy_get_balancer
-#pragma weak ap_proxy_hashfunc
-#pragma weak ap_proxy_initialize_balancer
-#pragma weak ap_proxy_initialize_worker
-#pragma weak ap_proxy_share_balancer
-#pragma weak ap_proxy_share_worker
-#pragma weak ap_proxy_strncpy
-#pragma weak ap_proxy_sync_balancer
-#pragma weak ap_proxy_worker_name
-#pragma weak proxy_hook_canon_handler
-#pragma weak proxy_hook_post_request
-#pragma weak proxy_hook_pre_request
-#pragma weak proxy_module
 
 /* The module record must stay visible although everything else is built
  * with -fvisibility=hidden (stock exports a stray `storage` symbol; we keep
@@ -65,8 +41,22 @@ static APR_OPTIONAL_FN_TYPE(ap_proxy_retry_worker) *proxy_retry_worker_fn;
  * afterwards, so request threads may look it up without a lock. */
 static apr_hash_t *lbx_scratches;
 
-/* Whether mod_proxy's symbols were there when mod_lbx was loaded. */
-static int lbx_proxy_hooked;
+#define LBX_PROXY_PTR(sym) __typeof__(sym) *lbx_px_##sym;
+LBX_PROXY_API(LBX_PROXY_PTR)
+#undef LBX_PROXY_PTR
+
+/* Look mod_proxy's API up among the loaded modules (apr_dso_load opens
+ * them RTLD_GLOBAL).  Returns the first missing name, or NULL. */
+static const char *resolve_proxy_api(void)
+{
+#define LBX_PROXY_RESOLVE(sym) \
+    if (!(lbx_px_##sym = dlsym(RTLD_DEFAULT, #sym))) { \
+        return #sym; \
+    }
+    LBX_PROXY_API(LBX_PROXY_RESOLVE)
+#undef LBX_PROXY_RESOLVE
+    return NULL;
+}
 
 /* Stock modules mod_lbx replaces; loading both would register every hook
  * and provider twice (busy counted twice, the last provider silently
@@ -120,56 +110,6 @@ struct lbx_scratch *lbx_scratch_get(proxy_balancer *b, apr_pool_t *p)
         sc = scratch_make(p, n);
     }
     return sc;
-}
-
-/* ---- startup checks ----------------------------------------------------- */
-
-static int lbx_pre_config(apr_pool_t *pconf, apr_pool_t *plog,
-                          apr_pool_t *ptemp)
-{
-    apr_status_t rv;
-    size_t i;
-    int clash = 0;
-
-    (void)plog;
-    (void)ptemp;
-    for (i = 0; i < sizeof(lbx_replaced) / sizeof(lbx_replaced[0]); i++) {
-        if (ap_find_linked_module(lbx_replaced[i].source)) {
-            ap_log_error(APLOG_MARK, APLOG_EMERG, 0, NULL, LBXLOGNO(20001)
-                         "mod_lbx replaces %s: remove the line "
-                         "'LoadModule %s .../%s' from the configuration "
-                         "(mod_lbx provides the same hooks, providers and "
-                         "directives, and both cannot be loaded together)",
-                         lbx_replaced[i].source, lbx_replaced[i].symbol,
-                         lbx_replaced[i].file);
-            clash = 1;
-        }
-    }
-    if (!ap_find_linked_module("mod_proxy.c")) {
-        ap_log_error(APLOG_MARK, APLOG_EMERG, 0, NULL, LBXLOGNO(20002)
-                     "mod_lbx needs mod_proxy: add 'LoadModule proxy_module "
-                     "/usr/lib/apache2/modules/mod_proxy.so' before "
-                     "'LoadModule lbx_module'");
-        clash = 1;
-    }
-    else if (!lbx_proxy_hooked) {
-        ap_log_error(APLOG_MARK, APLOG_EMERG, 0, NULL, LBXLOGNO(20003)
-                     "mod_proxy was loaded after mod_lbx: move the line "
-                     "'LoadModule proxy_module ...' above "
-                     "'LoadModule lbx_module ...'");
-        clash = 1;
-    }
-    if (clash) {
-        return !OK;
-    }
-
-    /* Registered under stock's name so existing `Mutex ... proxy-balancer-shm`
-     * lines keep working. */
-    rv = ap_mutex_register(pconf, lbx_mutex_type, NULL, APR_LOCK_DEFAULT, 0);
-    if (rv != APR_SUCCESS) {
-        return rv;
-    }
-    return OK;
 }
 
 /* ---- canonicalisation --------------------------------------------------- */
@@ -983,6 +923,62 @@ static void lbx_child_init(apr_pool_t *p, server_rec *main_s)
     }
 }
 
+/* ---- startup and registration ------------------------------------------- */
+
+static int lbx_pre_config(apr_pool_t *pconf, apr_pool_t *plog,
+                          apr_pool_t *ptemp)
+{
+    apr_status_t rv;
+    const char *missing;
+    size_t i;
+    int clash = 0;
+
+    (void)plog;
+    (void)ptemp;
+    for (i = 0; i < sizeof(lbx_replaced) / sizeof(lbx_replaced[0]); i++) {
+        if (ap_find_linked_module(lbx_replaced[i].source)) {
+            ap_log_error(APLOG_MARK, APLOG_EMERG, 0, NULL, LBXLOGNO(20001)
+                         "mod_lbx replaces %s: remove the line "
+                         "'LoadModule %s .../%s' from the configuration "
+                         "(mod_lbx provides the same hooks, providers and "
+                         "directives, and both cannot be loaded together)",
+                         lbx_replaced[i].source, lbx_replaced[i].symbol,
+                         lbx_replaced[i].file);
+            clash = 1;
+        }
+    }
+    if (!ap_find_linked_module("mod_proxy.c")) {
+        ap_log_error(APLOG_MARK, APLOG_EMERG, 0, NULL, LBXLOGNO(20002)
+                     "mod_lbx needs mod_proxy: add 'LoadModule proxy_module "
+                     "/usr/lib/apache2/modules/mod_proxy.so' to the "
+                     "configuration");
+        clash = 1;
+    }
+    else if ((missing = resolve_proxy_api()) != NULL) {
+        ap_log_error(APLOG_MARK, APLOG_EMERG, 0, NULL, LBXLOGNO(20003)
+                     "mod_lbx needs mod_proxy 2.4.62 or later: the loaded "
+                     "mod_proxy does not export %s", missing);
+        clash = 1;
+    }
+    if (clash) {
+        return !OK;
+    }
+
+    /* httpd sorts hooks again after reading the configuration, so hooks
+     * added here still honour APR_HOOK_FIRST. */
+    proxy_hook_pre_request(lbx_pre_request, NULL, NULL, APR_HOOK_FIRST);
+    proxy_hook_post_request(lbx_post_request, NULL, NULL, APR_HOOK_FIRST);
+    proxy_hook_canon_handler(lbx_canon, NULL, NULL, APR_HOOK_FIRST);
+
+    /* Registered under stock's name so existing `Mutex ... proxy-balancer-shm`
+     * lines keep working. */
+    rv = ap_mutex_register(pconf, lbx_mutex_type, NULL, APR_LOCK_DEFAULT, 0);
+    if (rv != APR_SUCCESS) {
+        return rv;
+    }
+    return OK;
+}
+
 static void lbx_register_hooks(apr_pool_t *p)
 {
     static const char *const child_pred[] = { "mpm_winnt.c",
@@ -1000,16 +996,9 @@ static void lbx_register_hooks(apr_pool_t *p)
                         APR_HOOK_MIDDLE);
     ap_hook_child_init(lbx_child_init, child_pred, child_succ,
                        APR_HOOK_MIDDLE);
+    /* The mod_proxy hooks are added in pre_config, once mod_proxy's API
+     * has been looked up. */
     lbx_register_providers(p);
-    /* Without mod_proxy loaded first its hook functions are NULL (weak);
-     * pre_config then refuses to start with a message saying why. */
-    lbx_proxy_hooked = proxy_hook_pre_request && proxy_hook_post_request
-                       && proxy_hook_canon_handler && &proxy_module;
-    if (lbx_proxy_hooked) {
-        proxy_hook_pre_request(lbx_pre_request, NULL, NULL, APR_HOOK_FIRST);
-        proxy_hook_post_request(lbx_post_request, NULL, NULL, APR_HOOK_FIRST);
-        proxy_hook_canon_handler(lbx_canon, NULL, NULL, APR_HOOK_FIRST);
-    }
 }
 
 AP_DECLARE_MODULE(lbx) = {

@@ -10,6 +10,57 @@
 
 #include "lbx_method.h"
 
+/* mod_proxy's API, reached through pointers that pre_config fills in with
+ * dlsym().  Linking against mod_proxy's symbols directly would tie mod_lbx
+ * to LoadModule order: Debian's a2enmod loads the mods-enabled .load
+ * files alphabetically, and lbx.load sorts before proxy.load.  With the pointers,
+ * mod_proxy may be loaded before or after mod_lbx.  The #defines below keep
+ * the calls reading as the API they are. */
+#define LBX_PROXY_API(X)              \
+    X(ap_proxy_canon_netloc)          \
+    X(ap_proxy_canon_url)             \
+    X(ap_proxy_find_balancershm)      \
+    X(ap_proxy_find_workershm)        \
+    X(ap_proxy_get_balancer)          \
+    X(ap_proxy_hashfunc)              \
+    X(ap_proxy_initialize_balancer)   \
+    X(ap_proxy_initialize_worker)     \
+    X(ap_proxy_share_balancer)        \
+    X(ap_proxy_share_worker)          \
+    X(ap_proxy_strncpy)               \
+    X(ap_proxy_sync_balancer)         \
+    X(ap_proxy_worker_name)           \
+    X(proxy_hook_canon_handler)       \
+    X(proxy_hook_post_request)        \
+    X(proxy_hook_pre_request)         \
+    X(proxy_module)
+
+/* Exported by mod_proxy >= 2.4.62 but declared only in its private
+ * proxy_util.h, which Debian does not install (contract D7). */
+PROXY_DECLARE(int) ap_proxy_canon_url(request_rec *r);
+
+#define LBX_PROXY_PTR(sym) extern __typeof__(sym) *lbx_px_##sym;
+LBX_PROXY_API(LBX_PROXY_PTR)
+#undef LBX_PROXY_PTR
+
+#define ap_proxy_canon_netloc (*lbx_px_ap_proxy_canon_netloc)
+#define ap_proxy_canon_url (*lbx_px_ap_proxy_canon_url)
+#define ap_proxy_find_balancershm (*lbx_px_ap_proxy_find_balancershm)
+#define ap_proxy_find_workershm (*lbx_px_ap_proxy_find_workershm)
+#define ap_proxy_get_balancer (*lbx_px_ap_proxy_get_balancer)
+#define ap_proxy_hashfunc (*lbx_px_ap_proxy_hashfunc)
+#define ap_proxy_initialize_balancer (*lbx_px_ap_proxy_initialize_balancer)
+#define ap_proxy_initialize_worker (*lbx_px_ap_proxy_initialize_worker)
+#define ap_proxy_share_balancer (*lbx_px_ap_proxy_share_balancer)
+#define ap_proxy_share_worker (*lbx_px_ap_proxy_share_worker)
+#define ap_proxy_strncpy (*lbx_px_ap_proxy_strncpy)
+#define ap_proxy_sync_balancer (*lbx_px_ap_proxy_sync_balancer)
+#define ap_proxy_worker_name (*lbx_px_ap_proxy_worker_name)
+#define proxy_hook_canon_handler (*lbx_px_proxy_hook_canon_handler)
+#define proxy_hook_post_request (*lbx_px_proxy_hook_post_request)
+#define proxy_hook_pre_request (*lbx_px_proxy_hook_pre_request)
+#define proxy_module (*lbx_px_proxy_module)
+
 /* Log tags.  Where a message is stock's, the number is stock's AH number
  * with an LBX prefix (alerting rules map one to one); mod_lbx's own
  * messages are numbered from 20000 up. */

@@ -101,3 +101,20 @@ def test_missing_slotmem_is_named(make_httpd, backends):
     assert p.returncode != 0 or not h.running
     text = p.stderr + h.error_log()
     assert "LoadModule slotmem_shm_module" in text, text
+
+
+def test_lbx_loaded_before_mod_proxy_works(make_httpd, backends):
+    """Debian's a2enmod loads lbx.load before proxy.load (alphabetical)."""
+    a, b = backends.start_many("a", "b")
+    mods = ["LoadModule lbx_module %s" % H.LBX_SO] + [
+        "LoadModule %s %s" % (sym, H.MODDIR / so)
+        for sym, so in H.BASE_MODULES]
+    h = make_httpd("lbx", """
+<Proxy balancer://early>
+    %s
+    %s
+</Proxy>
+ProxyPass /app balancer://early
+""" % (member(a), member(b)), modules=mods)
+    seen = {H.backend_of(h.get("/app/x")) for _ in range(4)}
+    assert seen == {"a", "b"}
