@@ -83,6 +83,10 @@ class HarnessError(Exception):
     pass
 
 
+class GiveUp(HarnessError):
+    """Raised by a deadline_poll() callback to stop polling at once."""
+
+
 def deadline_poll(fn, timeout, interval=0.05, what="condition"):
     """Call fn() until it returns a truthy value or timeout expires.
 
@@ -95,6 +99,8 @@ def deadline_poll(fn, timeout, interval=0.05, what="condition"):
             v = fn()
             if v:
                 return v
+        except GiveUp:
+            raise
         except Exception as e:  # noqa: BLE001 - report the last one
             last_exc = e
         if time.monotonic() >= end:
@@ -371,6 +377,7 @@ class Httpd:
         """Start the server; with check=False return the -k start result
         even if it failed (for tests expecting a refusal)."""
         attempts = 3
+        self._start_mark = len(self.error_log())
         for attempt in range(attempts):
             self.write_config()
             p = self.ctl("-k", "start")
@@ -388,7 +395,7 @@ class Httpd:
                 return p
             break
         try:
-            self.pid = deadline_poll(self._read_pid, timeout,
+            self.pid = deadline_poll(self._read_pid_or_give_up, timeout,
                                      what="pid file %s" % self.pid_path)
             self._known_pids.add(self.pid)
             deadline_poll(lambda: port_open(self.port), timeout,
@@ -404,6 +411,18 @@ class Httpd:
                     "httpd did not come up: stderr=%s\nerror_log:\n%s" % (
                         p.stderr, self.error_log_tail()))
         return p
+
+    # A start that fails after apache2 detached (second configuration pass)
+    # exits 0 from -k start; these lines say the daemon is gone for good.
+    FATAL_START = re.compile(r"AH0001[3-6]:|Configuration Failed|"
+                             r"\[[a-z_]+:emerg\]")
+
+    def _read_pid_or_give_up(self):
+        pid = self._read_pid()
+        if pid is None and self.FATAL_START.search(
+                self.error_log()[self._start_mark:]):
+            raise GiveUp("httpd failed to start (see error_log)")
+        return pid
 
     def _read_pid(self):
         try:
