@@ -602,11 +602,13 @@ def backend_of(resp):
 
 def raw_get(port, raw_path, headers=None, timeout=TIMEOUT):
     """Send a request line exactly as given (requests would normalise
-    ';jsessionid=' etc.); return (status, headers dict, body)."""
+    ';jsessionid=' etc.); headers is a dict or a list of (name, value)
+    pairs.  Returns (status, headers dict, body, X-Test-Id)."""
     tid = uuid.uuid4().hex[:16]
     lines = ["GET %s HTTP/1.1" % raw_path, "Host: 127.0.0.1:%d" % port,
              "Connection: close", "X-Test-Id: %s" % tid]
-    for k, v in (headers or {}).items():
+    pairs = headers.items() if isinstance(headers, dict) else headers or ()
+    for k, v in pairs:  # a list of pairs may repeat a header
         lines.append("%s: %s" % (k, v))
     data = ("\r\n".join(lines) + "\r\n\r\n").encode()
     with socket.create_connection(("127.0.0.1", port), timeout=timeout) as s:

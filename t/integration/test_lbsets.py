@@ -127,3 +127,25 @@ ProxyPass /lssb balancer://lssb
     # the only lbset-0 member dies: failover to lbset 1, no client error
     k.kill()
     assert served(h, "/ls/x", 10) == {"b": 10}
+
+
+def test_sticky_routes_ignore_lbset_and_standby(impl, make_httpd, backends):
+    """Sticky routing looks at every member: a route may name a member of a
+    higher lbset or a hot standby while lbset 0 is healthy (§3.4)."""
+    a, b, s = backends.start_many("a", "b", "s")
+    h = make_httpd(impl, """
+<Proxy balancer://sr>
+    %s route=r1 lbset=0
+    %s route=r2 lbset=1
+    %s route=rs status=+H
+    ProxySet stickysession=ROUTEID
+</Proxy>
+ProxyPass /sr balancer://sr
+""" % (member(a), member(b), member(s)))
+    assert served(h, "/sr/x", 4) == {"a": 4}
+    assert served(h, "/sr/x", 4, headers={"Cookie": "ROUTEID=.r2"}) == \
+        {"b": 4}
+    assert served(h, "/sr/x", 4, headers={"Cookie": "ROUTEID=.rs"}) == \
+        {"s": 4}
+    r, e = h.get_logged("/sr/x", headers={"Cookie": "ROUTEID=.rs"})
+    assert e["BALANCER_ROUTE_CHANGED"] == "-"
