@@ -111,10 +111,21 @@ def test_nofailover_sticky_to_dead_member(impl, make_httpd, backends):
     h = make_httpd(impl, NOFAILOVER_BODY.format(
         a=member(a), b=member(b), c=member(c)))
     a.kill()
+    entries = []
     for i in range(3):
-        r = h.get("/nf/x", headers={"Cookie": "ROUTEID=x.r1"})
+        r, e = h.get_logged("/nf/x", headers={"Cookie": "ROUTEID=x.r1"})
         assert r.status_code == 503, (i, r.status_code, H.backend_of(r))
+        entries.append(e)
     h.wait_error_log(ROUTE_ERR % "r1", count=3)
+    # 1st request: attempt 1 picked a (connect fails), attempt 2 refused the
+    # route: the variables of attempt 1 remain.  Later requests fail at the
+    # first selection: nothing is set (§2.11).
+    e = entries[0]
+    assert (e["BALANCER_NAME"], e["BALANCER_WORKER_NAME"],
+            e["BALANCER_SESSION_STICKY"], e["BALANCER_SESSION_ROUTE"]) == \
+        ("balancer://nf", a.url, "ROUTEID", "r1")
+    for e in entries[1:]:
+        assert all(e[v] == "-" for v in H.BALANCER_VARS), e
     # other routes and new sessions are unaffected
     r = h.get("/nf/x", headers={"Cookie": "ROUTEID=x.r2"})
     assert (r.status_code, H.backend_of(r)) == (200, "b")
@@ -170,6 +181,8 @@ ProxyPass /nofr balancer://nofr
         assert r.status_code == 503, i
         # each request really tried the member again
         h.wait_error_log(pat_a, count=i + 1)
+    h.wait_error_log(r"balancer://down: Forcing recovery for worker "
+                     r"\(127\.0\.0\.1:%d\)" % a.port, count=2)
     n_before = count(h, pat_a)
     r = h.get("/nofr/x")
     assert r.status_code == 503
@@ -202,8 +215,8 @@ ProxyPass /dist balancer://dist
         r, e = h.get_logged("/dis/x")
         assert r.status_code == 503
         assert H.backend_of(r) is None
-        # no selection happened: no balancer variables
-        assert e["BALANCER_WORKER_NAME"] == "-"
+        # no selection happened: no balancer variables at all
+        assert all(e[v] == "-" for v in H.BALANCER_VARS), e
     h.wait_error_log(ALL_ERR % "balancer://dis", count=3)
     # balancer timeout: wait ~1 s for a usable member, then 503 (§2.6)
     t0 = time.monotonic()
