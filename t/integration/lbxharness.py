@@ -78,6 +78,12 @@ ACCESS_FORMAT = "\\t".join(
 
 TIMEOUT = 10  # seconds, for every single HTTP request a test makes
 
+# Every request goes to loopback: never through an http_proxy from the
+# environment (requests honours it otherwise).
+for _var in ("no_proxy", "NO_PROXY"):
+    os.environ[_var] = ",".join(
+        x for x in (os.environ.get(_var), "127.0.0.1", "localhost") if x)
+
 
 class HarnessError(Exception):
     pass
