@@ -1,5 +1,6 @@
 """Third-party lbmethod providers (contract §1.10, §8.48) and the
-LoadModule refusals that protect the drop-in (§1.10, §8.49)."""
+startup refusals for missing dependencies (§1.4).
+Co-loading with stock modules: test_lifecycle.py."""
 import collections
 import shutil
 import subprocess
@@ -58,22 +59,6 @@ def test_unknown_lbmethod_is_refused(impl, make_httpd, backends):
     p = h.configtest()
     assert p.returncode != 0
     assert "unknown lbmethod" in (p.stderr + p.stdout).lower()
-
-
-@pytest.mark.parametrize("stock_line", [
-    ("proxy_balancer_module", "mod_proxy_balancer.so"),
-    ("lbmethod_byrequests_module", "mod_lbmethod_byrequests.so"),
-    ("proxy_hcheck_module", "mod_proxy_hcheck.so"),
-])
-def test_lbx_with_a_stock_module_is_refused(make_httpd, stock_line):
-    sym, so = stock_line
-    h = make_httpd("lbx", "LoadModule %s %s\n" % (sym, H.MODDIR / so),
-                   start=False)
-    p = h.configtest()
-    assert p.returncode != 0
-    text = p.stderr + p.stdout
-    assert "LoadModule %s" % sym in text, text
-    assert "remove the line" in text, text
 
 
 def test_missing_mod_proxy_is_named(make_httpd):
