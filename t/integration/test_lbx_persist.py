@@ -4,7 +4,6 @@ import shutil
 
 import pytest
 
-import lbxharness as H
 from lbxharness import member
 
 BODY = """

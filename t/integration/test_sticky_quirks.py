@@ -3,7 +3,6 @@ keep by default (contract §3.2, §3.3, §7.3 items 1-3).
 
 All cases run against one server per impl; every mismatch is collected so
 one run shows the whole table."""
-import lbxharness as H
 from lbxharness import member, raw_get
 
 BALANCED = None  # no route honoured: balanced over all members
