@@ -19,7 +19,8 @@ struct lbx_peer {
     int64_t  weight;   /* lbfactor on stock's x100 scale, > 0 */
     int64_t  credit;   /* lbstatus; a core may change it, glue writes back */
     uint64_t busy;     /* requests in flight */
-    uint64_t bytes;    /* transferred + read, for bytraffic */
+    uint64_t sent;     /* bytes transferred to the backend, for bytraffic */
+    uint64_t rcvd;     /* bytes read from the backend, for bytraffic */
 };
 
 /* Uniform 32-bit random numbers; unit tests script it. */
@@ -81,7 +82,11 @@ size_t lbx_eligible(struct lbx_member *members, size_t n,
 
 long lbx_byrequests_pick(struct lbx_pick_in *in);
 void lbx_byrequests_credit(struct lbx_peer *peers, size_t n, size_t winner);
+long lbx_bytraffic_pick(struct lbx_pick_in *in);
+long lbx_bybusyness_pick(struct lbx_pick_in *in);
 
 extern const struct lbx_method lbx_method_byrequests;
+extern const struct lbx_method lbx_method_bytraffic;
+extern const struct lbx_method lbx_method_bybusyness;
 
 #endif

@@ -54,8 +54,8 @@ void lbx_member_snapshot(proxy_worker *w, struct lbx_peer *peer)
     peer->weight = lbx_atomic_load(&w->s->lbfactor);
     peer->credit = lbx_atomic_load(&w->s->lbstatus);
     peer->busy = lbx_atomic_load(&w->s->busy);
-    peer->bytes = (uint64_t)lbx_atomic_load(&w->s->transferred)
-                  + (uint64_t)lbx_atomic_load(&w->s->read);
+    peer->sent = (uint64_t)lbx_atomic_load(&w->s->transferred);
+    peer->rcvd = (uint64_t)lbx_atomic_load(&w->s->read);
 }
 
 static proxy_worker *lbx_finder(proxy_balancer *b, request_rec *r)
