@@ -85,6 +85,27 @@ void lbx_byrequests_credit(struct lbx_peer *peers, size_t n, size_t winner);
 long lbx_bytraffic_pick(struct lbx_pick_in *in);
 long lbx_bybusyness_pick(struct lbx_pick_in *in);
 
+/* heartbeat.c: what one backend reported through mod_heartbeat. */
+#define LBX_HB_LINE_MAX 4096   /* longest HeartbeatStorage line, as stock */
+#define LBX_HB_MAX_LASTSEEN 10 /* seconds after which a report is stale */
+
+struct lbx_hb_server {
+    char    ip[64];     /* as written by mod_heartmonitor, NUL-terminated */
+    int32_t busy;
+    int32_t ready;
+    int32_t seen;       /* seconds since the last heartbeat, -1 = unknown */
+    int32_t port;
+};
+
+/* Parse HeartbeatStorage file contents ("IP k=v&k=v" lines) into out[],
+ * merging repeated IPs the way stock does; returns the entry count. */
+size_t lbx_hb_parse(const char *data, size_t len, struct lbx_hb_server *out,
+                    size_t cap);
+/* Stock's start-up throttle: ready /= 4 when busy is 0. */
+void lbx_hb_throttle(struct lbx_hb_server *srv);
+/* Index of the candidate that owns `pick` (uniform in [0, sum(ready)]). */
+long lbx_hb_pick(const uint32_t *ready, size_t n, uint64_t pick);
+
 extern const struct lbx_method lbx_method_byrequests;
 extern const struct lbx_method lbx_method_bytraffic;
 extern const struct lbx_method lbx_method_bybusyness;

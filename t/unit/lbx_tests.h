@@ -5,5 +5,6 @@
 TCase *lbx_tcase_sticky(void);
 TCase *lbx_tcase_byrequests(void);
 TCase *lbx_tcase_traffic_busy(void);
+TCase *lbx_tcase_heartbeat(void);
 
 #endif
