@@ -22,6 +22,7 @@
 #include "http_protocol.h"
 #include "http_request.h"
 #include "util_mutex.h"
+#include "heartbeat.h"
 
 #include "mod_lbx.h"
 #include "sticky.h"
@@ -95,6 +96,8 @@ static struct lbx_scratch *scratch_make(apr_pool_t *p, size_t cap)
     sc->peers = apr_pcalloc(p, cap * sizeof(*sc->peers));
     sc->credit0 = apr_pcalloc(p, cap * sizeof(*sc->credit0));
     sc->index = apr_pcalloc(p, cap * sizeof(*sc->index));
+    sc->ready = apr_pcalloc(p, cap * sizeof(*sc->ready));
+    sc->pool = p;
     return sc;
 }
 
@@ -111,6 +114,69 @@ struct lbx_scratch *lbx_scratch_get(proxy_balancer *b, apr_pool_t *p)
     }
     return sc;
 }
+
+/* ---- configuration ------------------------------------------------------ */
+
+struct lbx_server_conf {
+    const char *hb_path;        /* HeartbeatStorage, NULL = not set here */
+};
+
+static void *lbx_create_server_conf(apr_pool_t *p, server_rec *s)
+{
+    (void)s;
+    return apr_pcalloc(p, sizeof(struct lbx_server_conf));
+}
+
+static void *lbx_merge_server_conf(apr_pool_t *p, void *basev, void *addv)
+{
+    struct lbx_server_conf *base = basev, *add = addv;
+    struct lbx_server_conf *conf = apr_pcalloc(p, sizeof(*conf));
+
+    conf->hb_path = add->hb_path ? add->hb_path : base->hb_path;
+    return conf;
+}
+
+const char *lbx_heartbeat_path(server_rec *s)
+{
+    struct lbx_server_conf *conf = ap_get_module_config(s->module_config,
+                                                        &lbx_module);
+    return conf->hb_path;
+}
+
+/* HeartbeatStorage is mod_heartmonitor's directive too.  httpd hands a
+ * directive only to the first module that defines it unless that module
+ * declines, so when mod_heartmonitor comes after mod_lbx in the module
+ * list, mod_lbx takes the path and then declines: both modules see it
+ * (with stock, whichever module was loaded last silently wins). */
+static const char *set_heartbeat_storage(cmd_parms *cmd, void *dconf,
+                                         const char *path)
+{
+    struct lbx_server_conf *conf =
+        ap_get_module_config(cmd->server->module_config, &lbx_module);
+    const char *err = ap_check_cmd_context(cmd, GLOBAL_ONLY);
+    module *next = lbx_module.next;
+
+    (void)dconf;
+    if (err) {
+        return err;
+    }
+    conf->hb_path = ap_runtime_dir_relative(cmd->pool, path);
+    if (!conf->hb_path) {
+        return apr_pstrcat(cmd->pool, "HeartbeatStorage: invalid path ",
+                           path, NULL);
+    }
+    if (next && ap_find_command_in_modules(cmd->cmd->name, &next)) {
+        return DECLINE_CMD;
+    }
+    return NULL;
+}
+
+static const command_rec lbx_cmds[] = {
+    AP_INIT_TAKE1("HeartbeatStorage", set_heartbeat_storage, NULL, RSRC_CONF,
+                  "Path of the file mod_heartmonitor writes heartbeats to "
+                  "(read by lbmethod=heartbeat)"),
+    { NULL }
+};
 
 /* ---- canonicalisation --------------------------------------------------- */
 
@@ -360,21 +426,6 @@ static proxy_worker *find_best_worker(proxy_balancer *b, request_rec *r)
     return w;
 }
 
-static apr_status_t release_busy(void *data)
-{
-    proxy_worker *w = data;
-    apr_size_t cur = lbx_atomic_load(&w->s->busy);
-
-    /* Never below 0: a reset (lbmethod switch) may have zeroed it while
-     * this request was in flight. */
-    while (cur > 0
-           && !__atomic_compare_exchange_n(&w->s->busy, &cur, cur - 1, 1,
-                                           __ATOMIC_RELAXED,
-                                           __ATOMIC_RELAXED)) {
-    }
-    return APR_SUCCESS;
-}
-
 /* Point the request at the chosen member and let the member's scheme
  * canonicalise the path (mod_proxy_http %-encodes it and appends the
  * query), as stock 2.4.71's balancer_fixup does. */
@@ -482,8 +533,7 @@ static int lbx_pre_request(proxy_worker **worker, proxy_balancer **balancer,
     }
     *worker = w;
 
-    lbx_atomic_add(&w->s->busy, 1);
-    apr_pool_cleanup_register(r->pool, w, release_busy, apr_pool_cleanup_null);
+    lbx_busy_acquire(r, w);
 
     apr_table_setn(r->subprocess_env, "BALANCER_NAME", b->s->name);
     apr_table_setn(r->subprocess_env, "BALANCER_WORKER_NAME", w->s->name_ex);
@@ -770,6 +820,9 @@ static int setup_balancer(proxy_server_conf *conf, proxy_balancer *b,
         }
         /* The first health check comes one interval after start. */
         workers[j]->s->updated = tstamp;
+        /* Nothing is in flight in a new generation, whatever a persisted
+         * segment says (stock keeps such stale counts forever). */
+        lbx_atomic_store(&workers[j]->s->busy, 0);
     }
     if (conf->bal_persist) {
         /* The segment may hold members added at runtime before the restart:
@@ -784,6 +837,9 @@ static int lbx_post_config(apr_pool_t *pconf, apr_pool_t *plog,
                            apr_pool_t *ptemp, server_rec *main_s)
 {
     apr_array_header_t *ids;
+    apr_size_t members;
+    apr_status_t rv;
+    int heartbeat_used = 0;
     apr_time_t tstamp;
     server_rec *s;
     int idx;
@@ -813,14 +869,21 @@ static int lbx_post_config(apr_pool_t *pconf, apr_pool_t *plog,
 
     ids = server_ids(main_s, ptemp);
     tstamp = apr_time_now();
+    members = 0;
     for (idx = 0, s = main_s; s; s = s->next, idx++) {
         proxy_server_conf *conf = ap_get_module_config(s->module_config,
                                                        &proxy_module);
+        struct lbx_server_conf *lconf = ap_get_module_config(s->module_config,
+                                                             &lbx_module);
         ap_slotmem_type_t type = 0;
         proxy_balancer *b;
-        apr_status_t rv;
         int i, rc;
 
+        if (!lconf->hb_path) {
+            /* Stock's default, in DefaultRuntimeDir. */
+            lconf->hb_path = ap_runtime_dir_relative(pconf,
+                                                     DEFAULT_HEARTBEAT_STORAGE);
+        }
         conf->id = apr_psprintf(pconf, "p%x",
                                 ap_proxy_hashfunc(APR_ARRAY_IDX(ids, idx,
                                                                 const char *),
@@ -857,7 +920,17 @@ static int lbx_post_config(apr_pool_t *pconf, apr_pool_t *plog,
             if (rc != OK) {
                 return rc;
             }
+            members += (apr_size_t)b[i].max_workers;
+            if (strcmp(b[i].s->lbpname, "heartbeat") == 0) {
+                heartbeat_used = 1;
+            }
         }
+    }
+    lbx_heartbeat_attach(pconf, main_s, heartbeat_used);
+    if ((rv = lbx_busy_create(pconf, members)) != APR_SUCCESS) {
+        ap_log_error(APLOG_MARK, APLOG_EMERG, rv, main_s, LBXLOGNO(20012)
+                     "cannot create the busy-tracking shared memory");
+        return !OK;
     }
     return OK;
 }
@@ -867,6 +940,7 @@ static void lbx_child_init(apr_pool_t *p, server_rec *main_s)
     server_rec *s;
 
     lbx_scratches = apr_hash_make(p);
+    lbx_busy_child_init(p, main_s);
     for (s = main_s; s; s = s->next) {
         proxy_server_conf *conf = ap_get_module_config(s->module_config,
                                                        &proxy_module);
@@ -916,8 +990,12 @@ static void lbx_child_init(apr_pool_t *p, server_rec *main_s)
                 int cap = bp->max_workers > bp->workers->nelts
                           ? bp->max_workers : bp->workers->nelts;
                 proxy_balancer **key = apr_pmemdup(p, &bp, sizeof(bp));
+                apr_pool_t *sp;
+                /* Its own pool: later allocations happen under the
+                 * balancer's mutex, not the child's. */
+                apr_pool_create(&sp, p);
                 apr_hash_set(lbx_scratches, key, sizeof(bp),
-                             scratch_make(p, (size_t)cap));
+                             scratch_make(sp, (size_t)cap));
             }
         }
     }
@@ -1005,9 +1083,9 @@ AP_DECLARE_MODULE(lbx) = {
     STANDARD20_MODULE_STUFF,
     NULL,
     NULL,
-    NULL,
-    NULL,
-    NULL,
+    lbx_create_server_conf,
+    lbx_merge_server_conf,
+    lbx_cmds,
     lbx_register_hooks,
     AP_MODULE_FLAG_NONE
 };

@@ -69,11 +69,16 @@ LBX_PROXY_API(LBX_PROXY_PTR)
 /* Per-process scratch for one balancer's selection: sized for the most
  * members the balancer can ever have (max_workers), so the request path
  * never allocates.  Used only under the balancer's thread mutex. */
+struct lbx_hb_cache;
+
 struct lbx_scratch {
+    apr_pool_t        *pool;      /* for lazily made per-method state */
+    struct lbx_hb_cache *hb;      /* heartbeat reports, when used */
     size_t             cap;
     struct lbx_member *members;
     struct lbx_peer   *peers;
     int64_t           *credit0;   /* credits as read, to write back deltas */
+    uint32_t          *ready;     /* heartbeat: capacity of each candidate */
     size_t            *index;     /* peer k is balancer member index[k] */
 };
 
@@ -97,8 +102,20 @@ int lbx_retry_worker(proxy_worker *w, server_rec *s);
     ((void)__atomic_and_fetch(&(w)->s->status, ~(unsigned int)(bits), \
                               __ATOMIC_RELAXED))
 
+/* busy.c: requests in flight, repaired when a child dies */
+apr_status_t lbx_busy_create(apr_pool_t *pconf, apr_size_t members);
+void lbx_busy_child_init(apr_pool_t *pchild, server_rec *s);
+void lbx_busy_acquire(request_rec *r, proxy_worker *w);
+
+/* The HeartbeatStorage file of server s (main-server directive). */
+const char *lbx_heartbeat_path(server_rec *s);
+
 /* lbmethods/provider.c */
 void lbx_register_providers(apr_pool_t *p);
+void lbx_register_heartbeat(apr_pool_t *p);
 void lbx_member_snapshot(proxy_worker *w, struct lbx_peer *peer);
+/* Attach mod_heartmonitor's slotmem if it exists; `used`: some balancer
+ * uses lbmethod=heartbeat (then say which source it reads). */
+void lbx_heartbeat_attach(apr_pool_t *pconf, server_rec *s, int used);
 
 #endif

@@ -36,8 +36,7 @@ struct lbx_pick_in {
 
 /* Which shared counters a method's reset() zeroes (stock semantics). */
 #define LBX_RESET_CREDIT 0x1u
-#define LBX_RESET_BUSY   0x2u
-#define LBX_RESET_BYTES  0x4u
+#define LBX_RESET_BYTES  0x2u
 
 struct lbx_method {
     const char *name;                       /* provider name, < 16 chars */
