@@ -1,9 +1,9 @@
 #!/usr/bin/python3
 """Tiny HTTP backend for the mod_lbx integration tests (stdlib only).
 
-    backend.py --name NAME [--port PORT] [--host 127.0.0.1]
+    backend.py --name NAME [--port PORT] [--host 127.0.0.1] [--delay-ms N]
 
-Binds 127.0.0.1:PORT (PORT 0 = pick a free one), then prints one line
+Binds HOST:PORT (PORT 0 = pick a free one), then prints one line
 ``READY <port>`` on stdout and serves until killed.  Every response carries
 ``X-Backend: NAME``; the body is NAME unless a path below says otherwise:
 
@@ -13,6 +13,9 @@ Binds 127.0.0.1:PORT (PORT 0 = pick a free one), then prints one line
     /health            200 "ok"
     /echo              200, JSON: request line, method, path, version, headers
     anything else      200 NAME
+
+With --delay-ms N every answer except /health waits N milliseconds first
+(a uniformly slow member; default 0).
 
 It writes nothing to disk.
 """
@@ -57,6 +60,8 @@ class Handler(BaseHTTPRequestHandler):
         # the path; look at the path's segments without them.
         bare = path.split(";", 1)[0]
         seg = [s for s in bare.split("/") if s]
+        if self.server.delay_ms > 0 and seg[-1:] != ["health"]:
+            time.sleep(self.server.delay_ms / 1000.0)
         if seg[:1] == ["status"] and len(seg) >= 2 and seg[1].isdigit():
             return self._reply(int(seg[1]), name)
         if seg[-1:] == ["slow"]:
@@ -96,6 +101,7 @@ def main(argv=None):
     ap.add_argument("--name", required=True)
     ap.add_argument("--port", type=int, default=0)
     ap.add_argument("--host", default="127.0.0.1")
+    ap.add_argument("--delay-ms", type=int, default=0)
     args = ap.parse_args(argv)
     try:
         srv = Server((args.host, args.port), Handler)
@@ -103,6 +109,7 @@ def main(argv=None):
         print("ERROR %s" % e, flush=True)
         return 2
     srv.backend_name = args.name
+    srv.delay_ms = min(max(args.delay_ms, 0), 60000)
     srv.socket.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
     print("READY %d" % srv.server_address[1], flush=True)
     try:

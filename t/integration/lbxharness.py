@@ -6,7 +6,8 @@ generated configuration in a temporary ServerRoot, and real backend processes
 
 Two implementations of the balancer are compared:
 
-* ``stock``: mod_proxy_balancer.so + mod_lbmethod_byrequests.so
+* ``stock``: mod_proxy_balancer.so + mod_lbmethod_{byrequests,bytraffic,
+  bybusyness,heartbeat}.so
 * ``lbx``:   <repo>/.libs/mod_lbx.so (built by ``make``)
 """
 import os
@@ -51,6 +52,9 @@ BASE_MODULES = [
 STOCK_MODULES = [
     ("proxy_balancer_module", "mod_proxy_balancer.so"),
     ("lbmethod_byrequests_module", "mod_lbmethod_byrequests.so"),
+    ("lbmethod_bytraffic_module", "mod_lbmethod_bytraffic.so"),
+    ("lbmethod_bybusyness_module", "mod_lbmethod_bybusyness.so"),
+    ("lbmethod_heartbeat_module", "mod_lbmethod_heartbeat.so"),
 ]
 
 # Per-impl default LogLevel: a module-specific level for a module that is
@@ -171,17 +175,23 @@ def kill_pid(pid, sig=signal.SIGKILL):
 # Backends
 # --------------------------------------------------------------------------
 class Backend:
-    """One backend.py process, addressed by name and port."""
+    """One backend.py process, addressed by name and port.
 
-    def __init__(self, name, workdir):
+    host: the loopback address it binds (e.g. 127.0.0.2 for tests that tell
+    members apart by IP); delay_ms: extra delay before every answer except
+    /health (a uniformly slow member)."""
+
+    def __init__(self, name, workdir, host="127.0.0.1", delay_ms=0):
         self.name = name
+        self.host = host
+        self.delay_ms = delay_ms
         self.port = None
         self.proc = None
         self._workdir = workdir
 
     @property
     def url(self):
-        return "http://127.0.0.1:%d" % self.port
+        return "http://%s:%d" % (self.host, self.port)
 
     def start(self, port=None, timeout=10):
         """Start (or restart, on the same port) and wait until it answers."""
@@ -191,7 +201,8 @@ class Backend:
         while True:
             self.proc = subprocess.Popen(
                 [PYTHON, str(BACKEND_PY), "--name", self.name,
-                 "--port", str(want or 0)],
+                 "--port", str(want or 0), "--host", self.host,
+                 "--delay-ms", str(self.delay_ms)],
                 stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
                 stdin=subprocess.DEVNULL, cwd=self._workdir, text=True)
             line = self.proc.stdout.readline().strip()
@@ -235,8 +246,8 @@ class Backends:
         self.workdir = workdir
         self.all = []
 
-    def start(self, name, port=None):
-        b = Backend(name, self.workdir)
+    def start(self, name, port=None, host="127.0.0.1", delay_ms=0):
+        b = Backend(name, self.workdir, host=host, delay_ms=delay_ms)
         self.all.append(b)
         return b.start(port=port)
 
