@@ -101,10 +101,10 @@ static struct lbx_scratch *scratch_make(apr_pool_t *p, size_t cap)
     return sc;
 }
 
-struct lbx_scratch *lbx_scratch_get(proxy_balancer *b, apr_pool_t *p)
+struct lbx_scratch *lbx_scratch_get(proxy_balancer *b, size_t n,
+                                    apr_pool_t *p)
 {
     struct lbx_scratch *sc = NULL;
-    size_t n = (size_t)b->workers->nelts;
 
     if (lbx_scratches) {
         sc = apr_hash_get(lbx_scratches, &b, sizeof(b));
@@ -251,8 +251,8 @@ static proxy_worker *find_route_worker(proxy_balancer *b, const char *route,
     return NULL;
 }
 
-/* The route the client asked for, from the URL (path parameter or query,
- * which wins) or the first Cookie header.  *route stays NULL when there is
+/* The route the client asked for, from the URL (path, then query) or, if
+ * the URL has none, the first Cookie header.  *route stays NULL when there is
  * none, or when the value lacks the separator; it may be "" (stock quirk:
  * session variables are then set but no member is looked up). */
 static proxy_worker *find_session_route(proxy_balancer *b, request_rec *r,
@@ -271,8 +271,9 @@ static proxy_worker *find_session_route(proxy_balancer *b, request_rec *r,
     }
     /* Since 2.4.63 stock honours the parameter in the query string too. */
     hay = r->args ? apr_pstrcat(r->pool, url, "?", r->args, NULL) : url;
-    if (*b->s->sticky_path
-        && lbx_sticky_url_param(hay, strlen(hay), b->s->sticky_path,
+    /* An empty parameter name (stickysession=NAME|) matches the first
+     * "=value" anywhere, as in stock. */
+    if (lbx_sticky_url_param(hay, strlen(hay), b->s->sticky_path,
                                 strlen(b->s->sticky_path), b->s->scolonsep,
                                 &value)) {
         *sticky_used = b->s->sticky_path;
@@ -287,9 +288,18 @@ static proxy_worker *find_session_route(proxy_balancer *b, request_rec *r,
     if (!found) {
         return NULL;
     }
-    ap_log_rerror(APLOG_MARK, APLOG_DEBUG, 0, r, LBXLOGNO(01159)
-                  "Found value %s for stickysession %s",
-                  apr_pstrmemdup(r->pool, value.ptr, value.len), *sticky_used);
+    if (*sticky_used == b->s->sticky_path) {
+        ap_log_rerror(APLOG_MARK, APLOG_DEBUG, 0, r, LBXLOGNO(01159)
+                      "Found value %s for stickysession %s",
+                      apr_pstrmemdup(r->pool, value.ptr, value.len),
+                      *sticky_used);
+    }
+    else {
+        ap_log_rerror(APLOG_MARK, APLOG_DEBUG, 0, r, LBXLOGNO(01160)
+                      "Found value %s for stickysession %s",
+                      apr_pstrmemdup(r->pool, value.ptr, value.len),
+                      *sticky_used);
+    }
     if (!lbx_sticky_route(value, b->s->sticky_separator, &rspan)) {
         return NULL;
     }
@@ -316,10 +326,12 @@ static void credit_sticky_hit(proxy_balancer *b, proxy_worker *chosen,
                               apr_pool_t *p)
 {
     proxy_worker **workers = (proxy_worker **)b->workers->elts;
-    struct lbx_scratch *sc = lbx_scratch_get(b, p);
+    size_t n = (size_t)b->workers->nelts;
+    struct lbx_scratch *sc = lbx_scratch_get(b, n, p);
     size_t i, count = 0, winner = (size_t)-1;
+    int64_t total;
 
-    for (i = 0; i < (size_t)b->workers->nelts; i++) {
+    for (i = 0; i < n; i++) {
         if (!PROXY_WORKER_IS_USABLE(workers[i])) {
             continue;
         }
@@ -332,7 +344,7 @@ static void credit_sticky_hit(proxy_balancer *b, proxy_worker *chosen,
         count++;
     }
     /* Credits start at 0 so the result is the delta to apply. */
-    lbx_byrequests_credit(sc->peers, count, winner);
+    total = lbx_byrequests_credit(sc->peers, count, winner);
     for (i = 0; i < count; i++) {
         lbx_atomic_add(&workers[sc->index[i]]->s->lbstatus,
                        (int)sc->peers[i].credit);
@@ -340,10 +352,6 @@ static void credit_sticky_hit(proxy_balancer *b, proxy_worker *chosen,
     if (winner == (size_t)-1) {
         /* The chosen member was not usable when counted (a redirect target
          * that another thread just errored); stock still charges it. */
-        int64_t total = 0;
-        for (i = 0; i < count; i++) {
-            total += sc->peers[i].weight;
-        }
         lbx_atomic_add(&chosen->s->lbstatus, -(int)total);
     }
 }
@@ -800,9 +808,10 @@ static int setup_balancer(proxy_server_conf *conf, proxy_balancer *b,
         return rc;
     }
     ap_log_error(APLOG_MARK, APLOG_DEBUG, 0, s, LBXLOGNO(01184)
-                 "Doing workers create: %s (%s), %d, %d",
+                 "Doing workers create: %s (%s), %d, %d [%u]",
                  b->s->name, b->s->sname,
-                 (int)ALIGNED_PROXY_WORKER_SHARED_SIZE, b->max_workers);
+                 (int)ALIGNED_PROXY_WORKER_SHARED_SIZE, b->max_workers,
+                 (unsigned int)b->s->index);
     rv = lbx_storage->create(&b->wslot, b->s->sname,
                              ALIGNED_PROXY_WORKER_SHARED_SIZE,
                              (unsigned int)b->max_workers, type, pconf);
@@ -1007,7 +1016,7 @@ static int lbx_pre_config(apr_pool_t *pconf, apr_pool_t *plog,
                           apr_pool_t *ptemp)
 {
     apr_status_t rv;
-    const char *missing;
+    const char *missing, *owner;
     size_t i;
     int clash = 0;
 
@@ -1018,8 +1027,8 @@ static int lbx_pre_config(apr_pool_t *pconf, apr_pool_t *plog,
             ap_log_error(APLOG_MARK, APLOG_EMERG, 0, NULL, LBXLOGNO(20001)
                          "mod_lbx replaces %s: remove the line "
                          "'LoadModule %s .../%s' from the configuration "
-                         "(mod_lbx provides the same hooks, providers and "
-                         "directives, and both cannot be loaded together)",
+                         "(loaded together, both would claim the same hooks, "
+                         "providers or directives)",
                          lbx_replaced[i].source, lbx_replaced[i].symbol,
                          lbx_replaced[i].file);
             clash = 1;
@@ -1044,9 +1053,14 @@ static int lbx_pre_config(apr_pool_t *pconf, apr_pool_t *plog,
 
     /* httpd sorts hooks again after reading the configuration, so hooks
      * added here still honour APR_HOOK_FIRST. */
+    /* Hooks are recorded under the module being registered; outside
+     * register_hooks that is whichever module came last, so say it. */
+    owner = apr_hook_debug_current;
+    apr_hook_debug_current = lbx_module.name;
     proxy_hook_pre_request(lbx_pre_request, NULL, NULL, APR_HOOK_FIRST);
     proxy_hook_post_request(lbx_post_request, NULL, NULL, APR_HOOK_FIRST);
     proxy_hook_canon_handler(lbx_canon, NULL, NULL, APR_HOOK_FIRST);
+    apr_hook_debug_current = owner;
 
     /* Registered under stock's name so existing `Mutex ... proxy-balancer-shm`
      * lines keep working. */

@@ -82,9 +82,12 @@ struct lbx_scratch {
     size_t            *index;     /* peer k is balancer member index[k] */
 };
 
-/* The scratch of balancer `b`; falls back to `p` only if the balancer grew
- * past what child_init sized it for (it cannot with stock's mod_proxy). */
-struct lbx_scratch *lbx_scratch_get(proxy_balancer *b, apr_pool_t *p);
+/* Scratch for `n` members of balancer `b` (read nelts once and pass it:
+ * inherited copies of a balancer share one workers array, which a sync on
+ * another copy may grow meanwhile).  Falls back to allocating from `p`
+ * when n exceeds what child_init sized it for. */
+struct lbx_scratch *lbx_scratch_get(proxy_balancer *b, size_t n,
+                                    apr_pool_t *p);
 
 /* mod_proxy's ap_proxy_retry_worker, fetched as an optional function. */
 int lbx_retry_worker(proxy_worker *w, server_rec *s);
@@ -113,7 +116,6 @@ const char *lbx_heartbeat_path(server_rec *s);
 /* lbmethods/provider.c */
 void lbx_register_providers(apr_pool_t *p);
 void lbx_register_heartbeat(apr_pool_t *p);
-void lbx_member_snapshot(proxy_worker *w, struct lbx_peer *peer);
 /* Attach mod_heartmonitor's slotmem if it exists; `used`: some balancer
  * uses lbmethod=heartbeat (then say which source it reads). */
 void lbx_heartbeat_attach(apr_pool_t *pconf, server_rec *s, int used);

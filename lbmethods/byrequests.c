@@ -19,7 +19,9 @@
  */
 #include "lbx_method.h"
 
-void lbx_byrequests_credit(struct lbx_peer *peers, size_t n, size_t winner)
+/* Credit every peer its weight and charge `winner` (if < n) the total,
+ * which is returned. */
+int64_t lbx_byrequests_credit(struct lbx_peer *peers, size_t n, size_t winner)
 {
     int64_t total = 0;
     size_t i;
@@ -31,6 +33,7 @@ void lbx_byrequests_credit(struct lbx_peer *peers, size_t n, size_t winner)
     if (winner < n) {
         peers[winner].credit -= total;
     }
+    return total;
 }
 
 long lbx_byrequests_pick(struct lbx_pick_in *in)

@@ -78,12 +78,12 @@ size_t lbx_eligible(struct lbx_member *members, size_t n,
                     lbx_retry_fn *retry, void *ctx, size_t *out)
 {
     int lbset = 0;
-    int seen_lower = 1;
+    int higher_exists = 1;
 
     /* lbsets are visited in ascending order starting at 0, like stock; a
      * tier without members is skipped by jumping to the next lbset that
      * exists rather than counting up one by one. */
-    while (seen_lower) {
+    while (higher_exists) {
         size_t i, count;
         int next = 0;
 
@@ -91,12 +91,12 @@ size_t lbx_eligible(struct lbx_member *members, size_t n,
         if (count > 0) {
             return count;
         }
-        seen_lower = 0;
+        higher_exists = 0;
         for (i = 0; i < n; i++) {
             if (members[i].lbset > lbset
-                && (!seen_lower || members[i].lbset < next)) {
+                && (!higher_exists || members[i].lbset < next)) {
                 next = members[i].lbset;
-                seen_lower = 1;
+                higher_exists = 1;
             }
         }
         lbset = next;

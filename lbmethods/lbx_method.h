@@ -80,7 +80,7 @@ size_t lbx_eligible(struct lbx_member *members, size_t n,
 /* ---- the cores ---------------------------------------------------------- */
 
 long lbx_byrequests_pick(struct lbx_pick_in *in);
-void lbx_byrequests_credit(struct lbx_peer *peers, size_t n, size_t winner);
+int64_t lbx_byrequests_credit(struct lbx_peer *peers, size_t n, size_t winner);
 long lbx_bytraffic_pick(struct lbx_pick_in *in);
 long lbx_bybusyness_pick(struct lbx_pick_in *in);
 

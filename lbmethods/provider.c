@@ -8,7 +8,7 @@
  * takes it, as stock's find_best_worker does), which protects the scratch
  * arrays; other processes update the same shared counters concurrently,
  * which the atomic deltas tolerate: a pick may be made on slightly stale
- * credits, but no update is lost and credits still sum to zero.
+ * credits, but no update is lost.
  */
 #include "apr_strings.h"
 #include "ap_provider.h"
@@ -52,7 +52,7 @@ static unsigned retry_member(void *ctx_, size_t idx)
     return member_flags(ctx->workers[idx]);
 }
 
-void lbx_member_snapshot(proxy_worker *w, struct lbx_peer *peer)
+static void member_snapshot(proxy_worker *w, struct lbx_peer *peer)
 {
     peer->weight = lbx_atomic_load(&w->s->lbfactor);
     peer->credit = lbx_atomic_load(&w->s->lbstatus);
@@ -61,12 +61,21 @@ void lbx_member_snapshot(proxy_worker *w, struct lbx_peer *peer)
     peer->rcvd = (uint64_t)lbx_atomic_load(&w->s->read);
 }
 
+static uint32_t random_u32(void *ctx)
+{
+    uint32_t v;
+
+    (void)ctx;
+    ap_random_insecure_bytes(&v, sizeof(v));
+    return v;
+}
+
 static proxy_worker *lbx_finder(proxy_balancer *b, request_rec *r)
 {
     const struct lbx_method *m = b->lbmethod->context;
     proxy_worker **workers = (proxy_worker **)b->workers->elts;
     size_t n = (size_t)b->workers->nelts, i, count;
-    struct lbx_scratch *sc = lbx_scratch_get(b, r->pool);
+    struct lbx_scratch *sc = lbx_scratch_get(b, n, r->pool);
     struct retry_ctx ctx = { workers, r->server };
     struct lbx_pick_in in = { 0 };
     long pick;
@@ -77,11 +86,12 @@ static proxy_worker *lbx_finder(proxy_balancer *b, request_rec *r)
     }
     count = lbx_eligible(sc->members, n, retry_member, &ctx, sc->index);
     for (i = 0; i < count; i++) {
-        lbx_member_snapshot(workers[sc->index[i]], &sc->peers[i]);
+        member_snapshot(workers[sc->index[i]], &sc->peers[i]);
         sc->credit0[i] = sc->peers[i].credit;
     }
     in.peers = sc->peers;
     in.n = count;
+    in.rand = random_u32;
     pick = m->pick(&in);
     for (i = 0; i < count; i++) {
         int64_t delta = sc->peers[i].credit - sc->credit0[i];
@@ -283,7 +293,8 @@ static apr_status_t load_reports(struct lbx_hb_cache *c, request_rec *r)
 static proxy_worker *heartbeat_finder(proxy_balancer *b, request_rec *r)
 {
     proxy_worker **workers = (proxy_worker **)b->workers->elts;
-    struct lbx_scratch *sc = lbx_scratch_get(b, r->pool);
+    int n = b->workers->nelts;
+    struct lbx_scratch *sc = lbx_scratch_get(b, (size_t)n, r->pool);
     struct lbx_hb_cache *c;
     uint32_t *ready;
     uint64_t openslots = 0, rnd;
@@ -306,7 +317,7 @@ static proxy_worker *heartbeat_finder(proxy_balancer *b, request_rec *r)
         return NULL;
     }
     ready = sc->ready;
-    for (i = 0; i < b->workers->nelts; i++) {
+    for (i = 0; i < n; i++) {
         proxy_worker *w = workers[i];
         const struct lbx_hb_server *srv = NULL;
         size_t k;
