@@ -32,6 +32,9 @@ class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "lbx-test-backend"
     sys_version = ""
+    # headers and body go out in separate writes: without TCP_NODELAY a
+    # reused proxy connection waits for a delayed ACK (~20-40 ms) each time
+    disable_nagle_algorithm = True
 
     def log_message(self, fmt, *args):  # keep quiet: nothing to stderr/disk
         pass
