@@ -19,9 +19,13 @@ of requests (about 1 in 15000 per assertion to fail by chance), and lbx
 against stock with 4 standard deviations of the difference of two such
 shares.
 """
+import grp
 import os
+import pwd
+import time
 
 import pytest
+import requests
 
 import hbutil as U
 import lbxharness as H
@@ -168,3 +172,161 @@ def test_heartbeat_file(impl, make_httpd, backends):
         for k, p in expect.items():
             s, x = got["stock"][k], got["lbx"][k]
             assert abs(s - x) <= U.diff_tolerance(p, N), (k, s, x)
+
+
+# --------------------------------------------------------------------------
+# The real path: mod_heartbeat -> multicast -> mod_heartmonitor -> balancer
+# --------------------------------------------------------------------------
+MCAST = "239.0.0.1:27999"
+
+BACKEND_MODULES = [
+    ("mpm_event_module", "mod_mpm_event.so"),
+    ("authz_core_module", "mod_authz_core.so"),
+    ("status_module", "mod_status.so"),
+    ("headers_module", "mod_headers.so"),
+]
+HEARTBEAT_MODULE = ("heartbeat_module", "mod_heartbeat.so")
+
+
+class BackendHttpd(H.Httpd):
+    """A stock apache2 backend serving /whoami.txt (its name) on
+    <its lab IP>:80, optionally sending heartbeats (mod_heartbeat)."""
+
+    def __init__(self, name, lab_ip, heartbeat=True):
+        super().__init__("stock", "", loglevel="warn", name="hb-" + name)
+        self.backend_name = name
+        self.lab_ip = lab_ip
+        (self.root / "htdocs" / "whoami.txt").write_text(name + "\n")
+        # mod_heartbeat mktemp()s a lock file in $TMPDIR at every config
+        # read: keep those inside the ServerRoot
+        (self.root / "tmp").mkdir()
+        self.set_heartbeat(heartbeat)
+
+    def set_heartbeat(self, on):
+        mods = BACKEND_MODULES + ([HEARTBEAT_MODULE] if on else [])
+        self.modules = ["LoadModule %s %s" % (sym, H.MODDIR / so)
+                        for sym, so in mods]
+        self.body = "\n".join([
+            "Listen %s:80" % self.lab_ip,
+            'Header always set X-Backend "%s"' % self.backend_name,
+            "HeartbeatAddress %s" % MCAST if on else "",
+        ])
+
+    def _env(self):
+        env = H.Httpd._env()
+        env["TMPDIR"] = str(self.root / "tmp")
+        return env
+
+
+FRONT_BODY = """
+HeartbeatListen %s
+%s
+ProxyStatus On
+<Proxy balancer://hb>
+    BalancerMember http://%s retry=0
+    BalancerMember http://%s retry=0
+    ProxySet lbmethod=heartbeat
+</Proxy>
+ProxyPass /app balancer://hb
+"""
+# retry=0: a connection the backend's graceful restart happens to cut must
+# not keep the member out; only its heartbeats may
+
+
+def front_names(h, n):
+    """n requests to the front end; backend names (None for non-200)."""
+    out = []
+    for _ in range(n):
+        r = h.get("/app/whoami.txt")
+        out.append(H.backend_of(r) if r.status_code == 200 else None)
+    return out
+
+
+def test_heartbeat_real_multicast(impl, make_httpd):
+    """Two backend httpds heartbeat by multicast to a front end with
+    mod_heartmonitor, once storing to a file (HeartbeatStorage) and once to
+    slotmem (HeartbeatMaxServers); both fronts route to both backends.  A
+    backend whose heartbeats stop (graceful restart without mod_heartbeat:
+    it still serves) is dropped by both fronts once its last heartbeat is
+    10 s old, and not before."""
+    why = U.netns_unavailable_reason()
+    if why:
+        pytest.fail("cannot create the network namespaces this test needs "
+                    "(it must not multicast outside them): %s" % why)
+    lab = U.Lab(backends=2)
+    backs, fronts, failed = [], {}, True
+    try:
+        lab.setup()
+        fr = lab.runner(lab.front)
+        for i, ns in enumerate(lab.backs):
+            b = BackendHttpd("b%d" % (i + 1), lab.backend_ip(i))
+            backs.append((b, U.InNs(b, lab.runner(ns))))
+        for _, nb in backs:
+            nb.start()
+        hm = "LoadModule heartmonitor_module %s" % (
+            H.MODDIR / "mod_heartmonitor.so")
+        for mode in ("file", "slotmem"):
+            h = make_httpd(impl, "", start=False, extra_top=hm)
+            if mode == "file":
+                hbdir = h.root / "hb"
+                hbdir.mkdir()
+                # mod_heartmonitor writes it from a child (User nobody)
+                os.chown(hbdir, pwd.getpwnam("nobody").pw_uid,
+                         grp.getgrnam("nogroup").gr_gid)
+                # 2.4.71's mod_heartmonitor defaults to slotmem
+                # (HeartbeatMaxServers 10); 0 selects the file
+                storage = 'HeartbeatMaxServers 0\nHeartbeatStorage "%s"' % (
+                    hbdir / "hb.dat")
+            else:
+                storage = "HeartbeatMaxServers 16"
+            h.body = FRONT_BODY % (MCAST, storage, lab.backend_ip(0),
+                                   lab.backend_ip(1))
+            fronts[mode] = U.InNs(h, fr)
+            fronts[mode].start()
+
+        # both fronts learn both backends from their heartbeats
+        # (mod_heartmonitor stores what it heard every 5 s)
+        for mode, f in fronts.items():
+            H.deadline_poll(
+                lambda: {"b1", "b2"} <= set(front_names(f, 20)), 30,
+                what="%s front routing to b1 and b2" % mode)
+        # each front used the storage it was given
+        hbdat = (fronts["file"].root / "hb" / "hb.dat").read_text()
+        for i in (0, 1):
+            assert "%s &ready=" % lab.backend_ip(i) in hbdat, hbdat
+        assert not (fronts["slotmem"].root / "logs" / "hb.dat").exists()
+        assert not (fronts["slotmem"].root / "run" / "hb.dat").exists()
+
+        # b2 stops heartbeating but keeps serving
+        b2, nb2 = backs[1]
+        b2.set_heartbeat(False)
+        b2.write_config()
+        t0 = time.monotonic()
+        nb2.graceful()
+        dropped = {}
+        for mode, f in fronts.items():
+            H.deadline_poll(lambda: front_names(f, 15) == ["b1"] * 15,
+                            30, what="%s front dropping b2" % mode)
+            dropped[mode] = time.monotonic() - t0
+        print("b2 dropped after %s s" % {k: round(v, 1)
+                                         for k, v in dropped.items()})
+        # heartbeats age out at 10 s: not dropped because it failed
+        assert min(dropped.values()) >= 7, dropped
+        r = fr.call(requests.get, "http://%s/whoami.txt" % lab.backend_ip(1),
+                    timeout=H.TIMEOUT)
+        assert r.status_code == 200 and r.text == "b2\n"
+        for f in fronts.values():
+            assert f.get("/app/whoami.txt").text == "b1\n"
+            st = f.balancer_status()["balancer://hb"]
+            b2st = st["http://%s" % lab.backend_ip(1)]["Status"]
+            assert "Err" not in b2st, st
+        failed = False
+    finally:
+        for f in fronts.values():
+            f.stop()  # the fixture keeps/removes their ServerRoots
+        for b, _ in backs:
+            b.cleanup(keep=failed)
+        errors = lab.close()
+    assert not errors, errors
+    left = U.ip("netns", "list").stdout
+    assert lab.prefix not in left, left
