@@ -10,7 +10,6 @@ mod_lbx's shares match stock's.
 import collections
 import concurrent.futures
 import threading
-import time
 
 import requests
 
