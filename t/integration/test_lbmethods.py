@@ -78,6 +78,8 @@ def test_bytraffic_prefers_fewer_bytes_per_weight(impl, make_httpd,
     a, b = backends.start_many("a", "b")
     got = {w: bytraffic_run(w, make_httpd, a, b) for w in impls_for(impl)}
     for which, (t1, t2) in got.items():
+        print("%s: T1 %s  T2 %s (a %d/40)" % (which, "".join(t1),
+                                              "".join(t2), t2.count("a")))
         # absolute: fewer requests go to the member that served the large
         # body (it got exactly the first one), and 3:1 weights give 3:1
         # request shares for equal bodies
