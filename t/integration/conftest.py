@@ -5,7 +5,7 @@ Run:  /usr/bin/python3 -m pytest -q t/integration            (both impls)
 
 Every test that takes the ``impl`` fixture runs twice: ``lbx`` (the module
 under test, <repo>/.libs/mod_lbx.so) and ``stock`` (mod_proxy_balancer +
-mod_lbmethod_byrequests).  A missing mod_lbx.so makes the lbx variants FAIL
+the four mod_lbmethod_* modules).  A missing mod_lbx.so makes the lbx variants FAIL
 (CI builds the module first).
 
 Environment knobs:
