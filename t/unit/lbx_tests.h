@@ -6,5 +6,6 @@ TCase *lbx_tcase_sticky(void);
 TCase *lbx_tcase_byrequests(void);
 TCase *lbx_tcase_traffic_busy(void);
 TCase *lbx_tcase_heartbeat(void);
+TCase *lbx_tcase_hcheck(void);
 
 #endif

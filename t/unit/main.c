@@ -14,6 +14,7 @@ int main(void)
     suite_add_tcase(suite, lbx_tcase_byrequests());
     suite_add_tcase(suite, lbx_tcase_traffic_busy());
     suite_add_tcase(suite, lbx_tcase_heartbeat());
+    suite_add_tcase(suite, lbx_tcase_hcheck());
 
     runner = srunner_create(suite);
     srunner_run_all(runner, CK_NORMAL);
