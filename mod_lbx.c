@@ -119,6 +119,7 @@ struct lbx_scratch *lbx_scratch_get(proxy_balancer *b, size_t n,
 
 struct lbx_server_conf {
     const char *hb_path;        /* HeartbeatStorage, NULL = not set here */
+    struct lbx_hc_ctx *hc;      /* ProxyHCExpr/ProxyHCTemplate context */
 };
 
 static void *lbx_create_server_conf(apr_pool_t *p, server_rec *s)
@@ -133,7 +134,24 @@ static void *lbx_merge_server_conf(apr_pool_t *p, void *basev, void *addv)
     struct lbx_server_conf *conf = apr_pcalloc(p, sizeof(*conf));
 
     conf->hb_path = add->hb_path ? add->hb_path : base->hb_path;
+    conf->hc = add->hc ? add->hc : base->hc;
     return conf;
+}
+
+struct lbx_hc_ctx **lbx_hc_ctx_slot(server_rec *s, apr_pool_t *p)
+{
+    static struct lbx_hc_ctx *none;
+    struct lbx_server_conf *conf = ap_get_module_config(s->module_config,
+                                                        &lbx_module);
+    if (!conf) {
+        if (!p) {
+            none = NULL;
+            return &none;
+        }
+        conf = lbx_create_server_conf(p, s);
+        ap_set_module_config(s->module_config, &lbx_module, conf);
+    }
+    return &conf->hc;
 }
 
 const char *lbx_heartbeat_path(server_rec *s)
@@ -172,6 +190,12 @@ static const char *set_heartbeat_storage(cmd_parms *cmd, void *dconf,
 }
 
 static const command_rec lbx_cmds[] = {
+    AP_INIT_RAW_ARGS("ProxyHCExpr", lbx_hc_set_expr, NULL, OR_FILEINFO,
+                     "Define a health check condition ruleset expression"),
+    AP_INIT_RAW_ARGS("ProxyHCTemplate", lbx_hc_set_template, NULL,
+                     OR_FILEINFO, "Define a health check template"),
+    AP_INIT_TAKE1("ProxyHCTPsize", lbx_hc_set_threads, NULL, RSRC_CONF,
+                  "Set size of health check thread pool"),
     AP_INIT_TAKE1("HeartbeatStorage", set_heartbeat_storage, NULL, RSRC_CONF,
                   "Path of the file mod_heartmonitor writes heartbeats to "
                   "(read by lbmethod=heartbeat)"),
@@ -936,6 +960,9 @@ static int lbx_post_config(apr_pool_t *pconf, apr_pool_t *plog,
         }
     }
     lbx_heartbeat_attach(pconf, main_s, heartbeat_used);
+    if (lbx_hc_post_config(pconf, main_s) != OK) {
+        return !OK;
+    }
     if ((rv = lbx_busy_create(pconf, members)) != APR_SUCCESS) {
         ap_log_error(APLOG_MARK, APLOG_EMERG, rv, main_s, LBXLOGNO(20012)
                      "cannot create the busy-tracking shared memory");
@@ -950,6 +977,7 @@ static void lbx_child_init(apr_pool_t *p, server_rec *main_s)
 
     lbx_scratches = apr_hash_make(p);
     lbx_busy_child_init(p, main_s);
+    lbx_hc_child_init(p);
     for (s = main_s; s; s = s->next) {
         proxy_server_conf *conf = ap_get_module_config(s->module_config,
                                                        &proxy_module);
@@ -1051,6 +1079,9 @@ static int lbx_pre_config(apr_pool_t *pconf, apr_pool_t *plog,
         return !OK;
     }
 
+    lbx_hc_pre_config();
+    lbx_hc_enable_cping();
+
     /* httpd sorts hooks again after reading the configuration, so hooks
      * added here still honour APR_HOOK_FIRST. */
     /* Hooks are recorded under the module being registered; outside
@@ -1091,6 +1122,7 @@ static void lbx_register_hooks(apr_pool_t *p)
     /* The mod_proxy hooks are added in pre_config, once mod_proxy's API
      * has been looked up. */
     lbx_register_providers(p);
+    lbx_hc_register(p);
 }
 
 AP_DECLARE_MODULE(lbx) = {

@@ -33,7 +33,9 @@
     X(proxy_hook_canon_handler)       \
     X(proxy_hook_post_request)        \
     X(proxy_hook_pre_request)         \
-    X(proxy_module)
+    X(proxy_module)                   \
+    X(proxy_hcmethods)                \
+    X(ap_proxy_port_of_scheme)
 
 /* Exported by mod_proxy >= 2.4.62 but declared only in its private
  * proxy_util.h, which Debian does not install (contract D7). */
@@ -60,6 +62,8 @@ LBX_PROXY_API(LBX_PROXY_PTR)
 #define proxy_hook_post_request (*lbx_px_proxy_hook_post_request)
 #define proxy_hook_pre_request (*lbx_px_proxy_hook_pre_request)
 #define proxy_module (*lbx_px_proxy_module)
+#define proxy_hcmethods (*lbx_px_proxy_hcmethods)
+#define ap_proxy_port_of_scheme (*lbx_px_ap_proxy_port_of_scheme)
 
 /* Log tags.  Where a message is stock's, the number is stock's AH number
  * with an LBX prefix (alerting rules map one to one); mod_lbx's own
@@ -112,6 +116,22 @@ void lbx_busy_acquire(request_rec *r, proxy_worker *w);
 
 /* The HeartbeatStorage file of server s (main-server directive). */
 const char *lbx_heartbeat_path(server_rec *s);
+
+/* hcheck.c: health checks */
+struct lbx_hc_ctx;
+/* The slot holding server s's health-check context; with p, a vhost that
+ * has no mod_lbx configuration yet gets one (config time only). */
+struct lbx_hc_ctx **lbx_hc_ctx_slot(server_rec *s, apr_pool_t *p);
+const char *lbx_hc_set_expr(cmd_parms *cmd, void *dconf, const char *arg);
+const char *lbx_hc_set_template(cmd_parms *cmd, void *dconf,
+                                const char *arg);
+const char *lbx_hc_set_threads(cmd_parms *cmd, void *dconf,
+                               const char *arg);
+void lbx_hc_pre_config(void);
+void lbx_hc_child_init(apr_pool_t *pchild);
+void lbx_hc_enable_cping(void);
+int lbx_hc_post_config(apr_pool_t *pconf, server_rec *main_s);
+void lbx_hc_register(apr_pool_t *p);
 
 /* lbmethods/provider.c */
 void lbx_register_providers(apr_pool_t *p);
