@@ -167,22 +167,19 @@ void lbx_register_providers(apr_pool_t *p)
  * The reports come from mod_heartmonitor's slotmem when that exists (read
  * per request: a few slots in shared memory), else from the
  * HeartbeatStorage file.  Stock opens and parses that file on every
- * request; mod_lbx keeps the parsed file per balancer and process and looks
- * at the file again at most once a second, re-reading it only when its
- * size, mtime or inode changed.  mod_heartmonitor rewrites the file about
- * once a second, so reports are at most a second older than stock's.
+ * request; mod_lbx keeps the parsed file per balancer and process and only
+ * stat()s it per request, re-reading it when its size, mtime or inode
+ * changed (mod_heartmonitor replaces it by rename, so every update shows).
  */
 
 #define HB_MAX_SERVERS 1024           /* entries kept from one file */
 #define HB_MAX_FILE    (4 * 1024 * 1024)
-#define HB_RECHECK     apr_time_from_sec(1)
 
 struct lbx_hb_cache {
-    apr_time_t checked;               /* last look at the file, 0 = never */
+    int loaded;                       /* servers[] holds a parsed file */
     apr_time_t mtime;
     apr_off_t size;
     apr_ino_t inode;
-    apr_status_t rv;                  /* of the last look */
     size_t n;
     struct lbx_hb_server servers[HB_MAX_SERVERS];
 };
@@ -223,10 +220,11 @@ static apr_status_t read_file(struct lbx_hb_cache *c, const char *path,
     if (rv != APR_SUCCESS && rv != APR_INCOMPLETE) {
         return rv;
     }
-    if (c->rv == APR_SUCCESS && c->checked && fi.mtime == c->mtime
-        && fi.size == c->size && fi.inode == c->inode) {
+    if (c->loaded && fi.mtime == c->mtime && fi.size == c->size
+        && fi.inode == c->inode) {
         return APR_SUCCESS;
     }
+    c->loaded = 0;
     rv = apr_file_open(&f, path, APR_READ | APR_BINARY, APR_OS_DEFAULT,
                        r->pool);
     if (rv != APR_SUCCESS) {
@@ -240,6 +238,7 @@ static apr_status_t read_file(struct lbx_hb_cache *c, const char *path,
         return rv;
     }
     c->n = lbx_hb_parse(buf, len, c->servers, HB_MAX_SERVERS);
+    c->loaded = 1;
     c->mtime = fi.mtime;
     c->size = fi.size;
     c->inode = fi.inode;
@@ -276,18 +275,13 @@ static apr_status_t read_slot(void *mem, void *data, apr_pool_t *pool)
 /* Fill c with the current reports; APR_SUCCESS or why there are none. */
 static apr_status_t load_reports(struct lbx_hb_cache *c, request_rec *r)
 {
-    apr_time_t now = apr_time_now();
-
     if (hm_slots) {
-        struct hm_read_ctx ctx = { c, now };
+        struct hm_read_ctx ctx = { c, apr_time_now() };
+        c->loaded = 0;
         c->n = 0;
         return hm_storage->doall(hm_slots, read_slot, &ctx, r->pool);
     }
-    if (!c->checked || now - c->checked >= HB_RECHECK || now < c->checked) {
-        c->rv = read_file(c, lbx_heartbeat_path(r->server), r);
-        c->checked = now;
-    }
-    return c->rv;
+    return read_file(c, lbx_heartbeat_path(r->server), r);
 }
 
 static proxy_worker *heartbeat_finder(proxy_balancer *b, request_rec *r)
