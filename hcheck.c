@@ -982,6 +982,28 @@ int lbx_hc_post_config(apr_pool_t *pconf, server_rec *main_s)
     if (!members) {
         return OK;
     }
+    for (s = main_s; s; s = s->next) {
+        proxy_server_conf *conf = ap_get_module_config(s->module_config,
+                                                       &proxy_module);
+        proxy_balancer *b = (proxy_balancer *)conf->balancers->elts;
+        int i, j;
+
+        for (i = 0; i < conf->balancers->nelts; i++) {
+            proxy_worker **w = (proxy_worker **)b[i].workers->elts;
+            for (j = 0; j < b[i].workers->nelts; j++) {
+                hcmethod_t m = w[j]->s->method;
+                if (m != NONE && m != TCP && m != CPING
+                    && is_tls_scheme(w[j]->s->scheme)) {
+                    ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s,
+                                 LBXLOGNO(20022) "health check of %s: "
+                                 "mod_lbx cannot send %s over TLS yet; it "
+                                 "checks that a TCP connection opens",
+                                 w[j]->s->name_ex,
+                                 ap_proxy_show_hcmethod(m));
+                }
+            }
+        }
+    }
     get_instance = APR_RETRIEVE_OPTIONAL_FN(ap_watchdog_get_instance);
     register_cb = APR_RETRIEVE_OPTIONAL_FN(ap_watchdog_register_callback);
     if (!get_instance || !register_cb) {

@@ -35,7 +35,8 @@
     X(proxy_hook_pre_request)         \
     X(proxy_module)                   \
     X(proxy_hcmethods)                \
-    X(ap_proxy_port_of_scheme)
+    X(ap_proxy_port_of_scheme)        \
+    X(ap_proxy_show_hcmethod)
 
 /* Exported by mod_proxy >= 2.4.62 but declared only in its private
  * proxy_util.h, which Debian does not install (contract D7). */
@@ -64,6 +65,7 @@ LBX_PROXY_API(LBX_PROXY_PTR)
 #define proxy_module (*lbx_px_proxy_module)
 #define proxy_hcmethods (*lbx_px_proxy_hcmethods)
 #define ap_proxy_port_of_scheme (*lbx_px_ap_proxy_port_of_scheme)
+#define ap_proxy_show_hcmethod (*lbx_px_ap_proxy_show_hcmethod)
 
 /* Log tags.  Where a message is stock's, the number is stock's AH number
  * with an LBX prefix (alerting rules map one to one); mod_lbx's own
