@@ -7,7 +7,7 @@ generated configuration in a temporary ServerRoot, and real backend processes
 Two implementations of the balancer are compared:
 
 * ``stock``: mod_proxy_balancer.so + mod_lbmethod_{byrequests,bytraffic,
-  bybusyness,heartbeat}.so
+  bybusyness,heartbeat}.so + mod_proxy_hcheck.so
 * ``lbx``:   <repo>/.libs/mod_lbx.so (built by ``make``)
 """
 import os
@@ -55,6 +55,9 @@ STOCK_MODULES = [
     ("lbmethod_bytraffic_module", "mod_lbmethod_bytraffic.so"),
     ("lbmethod_bybusyness_module", "mod_lbmethod_bybusyness.so"),
     ("lbmethod_heartbeat_module", "mod_lbmethod_heartbeat.so"),
+    # health checks (needs mod_watchdog, which Debian compiles in); it only
+    # acts on members with hc* parameters, so other tests are unaffected
+    ("proxy_hcheck_module", "mod_proxy_hcheck.so"),
 ]
 
 # Per-impl default LogLevel: a module-specific level for a module that is
