@@ -500,6 +500,9 @@ def test_tpsize_zero_still_checks(impl, make_httpd, backends):
     set_health(a, status=503)
     wait_hcfl(h, a, True, 5)
     assert "HcFl" not in status_of(h, b)
+    # logged from the watchdog thread itself, without stock's "Threaded "
+    h.wait_error_log(r"\d: Health check DISABLING %s" % re.escape(a.url))
+    assert "Threaded Health check" not in h.error_log()
 
 
 # --------------------------------------------------------------------------
