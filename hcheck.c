@@ -181,8 +181,10 @@ static const char *set_hc_param(apr_pool_t *p, struct lbx_hc_ctx *ctx,
     if (!ap_cstr_casecmp(key, "hcinterval")) {
         apr_interval_time_t interval;
 
-        if (ap_timeout_parameter_parse(val, &interval, "s") != APR_SUCCESS
-            || interval < AP_WD_TM_SLICE) {
+        if (ap_timeout_parameter_parse(val, &interval, "s") != APR_SUCCESS) {
+            return "Unparse-able hcinterval setting";
+        }
+        if (interval < AP_WD_TM_SLICE) {
             return apr_psprintf(p, "Interval must be a positive value "
                                 "greater than %" APR_TIME_T_FMT "ms",
                                 apr_time_as_msec(AP_WD_TM_SLICE));

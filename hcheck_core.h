@@ -29,7 +29,8 @@ enum lbx_hc_change lbx_hc_step(struct lbx_hc_counts *c, int out, int ok,
 /* The path a GET/HEAD check asks for: the member URL's path and hcuri
  * joined by exactly one '/', always starting with '/'.  (Stock inserts a
  * '/' even when hcuri already starts with one, giving "/app//status", and
- * sends an empty path for a member without one and a relative hcuri.)
+ * sends a relative hcuri as it is, "GET status HTTP/1.0", for a member
+ * without a path.)
  * Writes a NUL-terminated string; returns its length, or 0 if it does not
  * fit in outlen. */
 size_t lbx_hc_join_path(const char *member_path, const char *hcuri,
