@@ -7,5 +7,6 @@ TCase *lbx_tcase_byrequests(void);
 TCase *lbx_tcase_traffic_busy(void);
 TCase *lbx_tcase_heartbeat(void);
 TCase *lbx_tcase_hcheck(void);
+TCase *lbx_tcase_manager(void);
 
 #endif

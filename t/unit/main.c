@@ -15,6 +15,7 @@ int main(void)
     suite_add_tcase(suite, lbx_tcase_traffic_busy());
     suite_add_tcase(suite, lbx_tcase_heartbeat());
     suite_add_tcase(suite, lbx_tcase_hcheck());
+    suite_add_tcase(suite, lbx_tcase_manager());
 
     runner = srunner_create(suite);
     srunner_run_all(runner, CK_NORMAL);
