@@ -414,12 +414,12 @@ static struct lbx_hc_ctx *request_ctx(request_rec *r)
     return *lbx_hc_ctx_slot(r->server, NULL);
 }
 
-static int lbx_hc_valid_expr(request_rec *r, const char *name)
+int lbx_hc_valid_expr(request_rec *r, const char *name)
 {
     return name && find_expr(request_ctx(r), name) != NULL;
 }
 
-static void lbx_hc_show_exprs(request_rec *r)
+void lbx_hc_show_exprs(request_rec *r)
 {
     struct lbx_hc_ctx *ctx = request_ctx(r);
     const struct lbx_hc_expr *e;
@@ -438,7 +438,7 @@ static void lbx_hc_show_exprs(request_rec *r)
     ap_rputs("</table>\n", r);
 }
 
-static void lbx_hc_select_exprs(request_rec *r, const char *selected)
+void lbx_hc_select_exprs(request_rec *r, const char *selected)
 {
     struct lbx_hc_ctx *ctx = request_ctx(r);
     const struct lbx_hc_expr *e;

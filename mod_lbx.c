@@ -803,6 +803,17 @@ static int share_worker(proxy_balancer *b, proxy_worker *w, server_rec *s)
     return OK;
 }
 
+/* balancer -> members from httpd.conf, recorded before a persisted segment
+ * can add runtime members; children inherit it. */
+static apr_hash_t *lbx_config_counts;
+
+int lbx_config_members(proxy_balancer *b)
+{
+    int *n = lbx_config_counts ? apr_hash_get(lbx_config_counts, &b, sizeof(b))
+                               : NULL;
+    return n ? *n : b->workers->nelts;
+}
+
 static int setup_balancer(proxy_server_conf *conf, proxy_balancer *b,
                           server_rec *s, apr_pool_t *pconf,
                           ap_slotmem_type_t type, apr_time_t tstamp)
@@ -812,6 +823,9 @@ static int setup_balancer(proxy_server_conf *conf, proxy_balancer *b,
     apr_status_t rv;
     int j, rc;
 
+    apr_hash_set(lbx_config_counts, apr_pmemdup(pconf, &b, sizeof(b)),
+                 sizeof(b), apr_pmemdup(pconf, &b->workers->nelts,
+                                        sizeof(int)));
     /* The sname made at config time used a placeholder id. */
     ap_pstr2_alnum(pconf, b->s->name + sizeof(BALANCER_PREFIX) - 1, &alnum);
     ap_proxy_strncpy(b->s->sname, apr_pstrcat(pconf, conf->id, "_", alnum,
@@ -901,6 +915,7 @@ static int lbx_post_config(apr_pool_t *pconf, apr_pool_t *plog,
     }
 
     ids = server_ids(main_s, ptemp);
+    lbx_config_counts = apr_hash_make(pconf);
     tstamp = apr_time_now();
     members = 0;
     for (idx = 0, s = main_s; s; s = s->next, idx++) {
@@ -1123,6 +1138,7 @@ static void lbx_register_hooks(apr_pool_t *p)
      * has been looked up. */
     lbx_register_providers(p);
     lbx_hc_register(p);
+    lbx_manager_register(p);
 }
 
 AP_DECLARE_MODULE(lbx) = {

@@ -36,7 +36,12 @@
     X(proxy_module)                   \
     X(proxy_hcmethods)                \
     X(ap_proxy_port_of_scheme)        \
-    X(ap_proxy_show_hcmethod)
+    X(ap_proxy_show_hcmethod)         \
+    X(ap_proxy_get_worker)            \
+    X(ap_proxy_define_worker)         \
+    X(ap_proxy_set_wstatus)           \
+    X(ap_proxy_parse_wstatus)         \
+    X(proxy_wstat_tbl)
 
 /* Exported by mod_proxy >= 2.4.62 but declared only in its private
  * proxy_util.h, which Debian does not install (contract D7). */
@@ -66,6 +71,11 @@ LBX_PROXY_API(LBX_PROXY_PTR)
 #define proxy_hcmethods (*lbx_px_proxy_hcmethods)
 #define ap_proxy_port_of_scheme (*lbx_px_ap_proxy_port_of_scheme)
 #define ap_proxy_show_hcmethod (*lbx_px_ap_proxy_show_hcmethod)
+#define ap_proxy_get_worker (*lbx_px_ap_proxy_get_worker)
+#define ap_proxy_define_worker (*lbx_px_ap_proxy_define_worker)
+#define ap_proxy_set_wstatus (*lbx_px_ap_proxy_set_wstatus)
+#define ap_proxy_parse_wstatus (*lbx_px_ap_proxy_parse_wstatus)
+#define proxy_wstat_tbl (*lbx_px_proxy_wstat_tbl)
 
 /* Log tags.  Where a message is stock's, the number is stock's AH number
  * with an LBX prefix (alerting rules map one to one); mod_lbx's own
@@ -134,6 +144,17 @@ void lbx_hc_child_init(apr_pool_t *pchild);
 void lbx_hc_enable_cping(void);
 int lbx_hc_post_config(apr_pool_t *pconf, server_rec *main_s);
 void lbx_hc_register(apr_pool_t *p);
+/* For the manager: is `name` a ProxyHCExpr of r's server; print the
+ * expressions as a table, or as <option>s with `selected` chosen. */
+int lbx_hc_valid_expr(request_rec *r, const char *name);
+void lbx_hc_show_exprs(request_rec *r);
+void lbx_hc_select_exprs(request_rec *r, const char *selected);
+
+/* manager.c */
+void lbx_manager_register(apr_pool_t *p);
+/* How many of b's members come from the configuration (the first ones);
+ * members after them were added at runtime. */
+int lbx_config_members(proxy_balancer *b);
 
 /* lbmethods/provider.c */
 void lbx_register_providers(apr_pool_t *p);
