@@ -57,9 +57,8 @@ FLAG_TOKEN = {"I": "Ign", "N": "Drn", "D": "Dis", "S": "Stop", "H": "Stby",
               "R": "Spar", "C": "HcFl"}
 
 
-def lbx_only(impl):
-    if impl != "lbx":
-        pytest.skip("mod_lbx extension: stock has no equivalent")
+# mod_lbx extensions: these tests take impl="lbx" only (no stock variant)
+lbx_only = pytest.mark.parametrize("impl", ["lbx"])
 
 
 # --------------------------------------------------------------------------
@@ -182,8 +181,8 @@ class Page:
                     d = dict(zip(head, [c["text"] for c in row]))
                     d["href"] = row[0]["hrefs"][0] if row[0]["hrefs"] else ""
                     cur["members"][d["Worker URL"]] = d
-            elif any("Health check cond. expressions" in c["text"]
-                     for c in rows[0]):
+            elif any("Expr name" in c["text"] for row in rows[:2]
+                     for c in row):
                 self.expr_table = [[c["text"].strip() for c in row]
                                    for row in rows]
 
@@ -496,6 +495,8 @@ def test_page_lists_every_balancer_and_member(impl, make_httpd, backends):
     assert page.expr_table is not None, "no ProxyHCExpr table"
     assert ["ok", "%{REQUEST_STATUS} =~ /^[23]/"] in page.expr_table, \
         page.expr_table
+    assert any("Health check cond. expressions:" in x for x in lines), \
+        "no caption of the expression table"
     # nonce links: balancer and members carry the balancer's nonce
     for bal, name in ((one, "one"), (two, "two")):
         assert bal["nonce"], bal
@@ -885,7 +886,9 @@ def test_balancer_settings(impl, make_httpd, backends):
     x = m.xml()["balancer://bs"]
     assert (x["lbmethod"], x["timeout"], x["maxattempts"]) == \
         ("bybusyness", "3", "2")
-    m.edit("bs", b_lbm="nosuchmethod")  # unknown provider: ignored
+    # unknown provider: stock ignores it (200), mod_lbx refuses it (400)
+    m.edit("bs", b_lbm="nosuchmethod", expect={"stock": 200,
+                                               "lbx": 400}[impl])
     assert m.xml()["balancer://bs"]["lbmethod"] == "bybusyness"
     assert set(hits(h, "/bs/x", 6)) == {"a", "b"}
 
@@ -939,3 +942,239 @@ def test_changes_across_graceful(persist, impl, make_httpd, backends):
         assert m.nonce("p") != nonce
         assert set(hits(h, "/p/x", 10)) == {"a", "b"}
         assert not list((h.root / "run").glob("*.persist"))
+
+
+# --------------------------------------------------------------------------
+# 9. mod_lbx only: validation, removal, JSON and metrics
+# --------------------------------------------------------------------------
+ERROR_WORDS = re.compile(r"(?i)invalid|error|reject|refus|not changed|"
+                         r"nothing|range|too long|must|between")
+
+
+def new_error_lines(bad, good):
+    """Visible lines of the 400 page that the normal page lacks and that
+    read like an error message."""
+    known = set(good.plain_lines())
+    return [x for x in bad.plain_lines()
+            if x not in known and ERROR_WORDS.search(x)]
+
+
+INVALID = [
+    ("lf-not-a-number", {"w_lf": "abc"}),
+    ("lf-500", {"w_lf": "500"}),
+    ("lf-0", {"w_lf": "0"}),
+    ("route-100-chars", {"w_wr": "r" * 100}),
+    ("redirect-100-chars", {"w_rr": "x" * 100}),
+    ("lbset-100", {"w_ls": "100"}),
+    # one valid and one invalid field: the valid one is not applied either
+    ("valid-lf-with-long-route", {"w_lf": "2", "w_wr": "r" * 100}),
+]
+
+
+@lbx_only
+def test_invalid_values_are_rejected(impl, make_httpd, backends):
+    """mod_lbx: an invalid value is refused with 400 and an error visible
+    on the page, and nothing of the request is applied (stock ignores
+    the field or clears it, with 200)."""
+    a, b = backends.start_many("a", "b")
+    h = mgr_httpd(make_httpd, impl, proxy(
+        "v", member(a, route="ra"), member(b, route="rb")))
+    m = Manager(h)
+    base = snapshot(m.page(), "v")
+    good = m.page("?b=v&w=%s&nonce=%s" % (a.url, m.nonce("v")))
+    for what, fields in INVALID:
+        r = m.edit("v", a.url, expect=None, **fields)
+        assert r.status_code == 400, (what, r.status_code)
+        assert r.headers["Content-Type"].startswith("text/html")
+        bad = Page(r.text)
+        assert "balancer://v" in bad.balancers, what  # the page, with...
+        assert new_error_lines(bad, good), (what, bad.plain_lines()[:12])
+        assert snapshot(m.page(), "v") == base, what  # ...nothing changed
+    assert hits(h, "/v/x", 10) == {"a": 5, "b": 5}
+    # the valid neighbours are accepted
+    m.edit("v", a.url, w_lf="100", w_wr="r" * 63, w_ls="99")
+    row = m.page().member("v", a.url)
+    assert (row["Factor"], row["Route"], row["Set"].strip()) == \
+        ("100.00", "r" * 63, "99")
+
+
+@lbx_only
+def test_remove_member_added_at_runtime(impl, make_httpd, backends):
+    """mod_lbx: `w_remove=1` removes a member that was added with growth
+    (gone from page and XML, no more traffic in any child); a member from
+    httpd.conf is refused with 400; without the nonce nothing happens."""
+    a, b, c = backends.start_many("a", "b", "c")
+    h = mgr_httpd(make_httpd, impl, proxy(
+        "r", member(a), member(b), sets="growth=1"))
+    m = Manager(h)
+    m.edit("r", b_nwrkr=c.url, b_wyes=1)
+    m.set_flag("r", c.url, "D", False)
+    seen, kids, total = served_by_every_child(h, "/r/x", "c")
+    assert kids <= seen, (seen, kids, total)
+
+    m.edit("r", c.url, nonce=str(uuid.uuid4()), w_remove=1)
+    assert m.post({"b": "r", "w": c.url, "nonce": m.nonce("r"),
+                   "w_remove": "1"}, referer=None).status_code == 200
+    assert c.url in m.page().balancers["balancer://r"]["members"]
+
+    r = m.edit("r", a.url, w_remove=1, expect=None)
+    assert r.status_code == 400, r.status_code
+    assert new_error_lines(Page(r.text), m.page())
+    assert list(m.page().balancers["balancer://r"]["members"]) == \
+        [a.url, b.url, c.url]
+
+    m.edit("r", c.url, w_remove=1)
+    assert list(m.page().balancers["balancer://r"]["members"]) == \
+        [a.url, b.url]
+    assert list(m.xml()["balancer://r"]["workers"]) == [a.url, b.url]
+    assert [x["name"] for x in m.json()["balancers"][0]["members"]] == \
+        [a.url, b.url]
+    # no child uses it any more: both children serve, never c
+    seen, kids, total = served_by_every_child(h, "/r/x", "a")
+    assert kids <= seen and total["c"] == 0, (seen, kids, total)
+
+
+JSON_BALANCER = {"name": str, "sname": str, "lbmethod": str, "nonce": str,
+                 "sticky": str, "sticky_param": str, "nofailover": bool,
+                 "timeout": int, "max_attempts": int, "max_members": int,
+                 "members": list}
+JSON_MEMBER = {"name": str, "route": str, "redirect": str,
+               "loadfactor": (int, float), "lbset": int, "status": str,
+               "flags": dict, "usable": bool, "elected": int, "busy": int,
+               "lbstatus": int, "transferred": int, "read": int, "hc": dict}
+JSON_FLAGS = {"ignore_errors": "Ign", "draining": "Drn", "disabled": "Dis",
+              "standby": "Stby", "spare": "Spar", "stopped": "Stop",
+              "in_error": "Err", "hc_failed": "HcFl"}
+JSON_HC = {"method": str, "interval_ms": int, "passes": int, "fails": int,
+           "uri": str, "expr": str}
+METRICS = {"lbx_member_usable": ("gauge", "usable"),
+           "lbx_member_elected_total": ("counter", "elected"),
+           "lbx_member_busy": ("gauge", "busy"),
+           "lbx_member_transferred_bytes_total": ("counter", "transferred"),
+           "lbx_member_read_bytes_total": ("counter", "read"),
+           "lbx_member_lbfactor": ("gauge", "loadfactor")}
+
+
+def check_types(d, spec, what):
+    for k, t in spec.items():
+        assert k in d, (what, "missing key", k, sorted(d))
+        assert isinstance(d[k], t) and not (
+            t is int and isinstance(d[k], bool)), (what, k, d[k])
+
+
+@lbx_only
+def test_json_and_metrics_views_agree(impl, make_httpd, backends):
+    """mod_lbx: `?format=json` (application/json) and `?format=metrics`
+    (Prometheus 0.0.4) need no Referer, are read-only, parse, have the
+    documented shape and names, and agree with each other, with the XML
+    and with the HTML page after traffic and manager edits."""
+    a, b, c, d = backends.start_many("a", "b", "c", "d")
+    h = mgr_httpd(make_httpd, impl, proxy(
+        "v1", member(a, route="ra"), member(b, route="rb"),
+        sets="stickysession=JSID|jsid growth=1") + proxy(
+        "v2", member(c, hcmethod="GET", hcuri="/health", hcinterval=60),
+        member(d, status="+H", lbset=1),
+        sets="lbmethod=bytraffic timeout=3 maxattempts=2 nofailover=On"))
+    m = Manager(h)
+    hits(h, "/v1/x", 10)
+    hits(h, "/v2/x", 4)
+    route = 'q"uo\\te<x>'
+    m.edit("v1", a.url, w_lf=2)
+    m.edit("v1", b.url, w_wr=route, w_status_D=1)
+
+    # read-only: the edit fields on a view URL change nothing
+    before = snapshot(m.page(), "v1")
+    for fmt in ("json", "metrics"):
+        r = m.get("?format=%s&b=v1&w=%s&nonce=%s&w_lf=9&w_status_D=0" % (
+            fmt, b.url, m.nonce("v1")))
+        assert r.status_code == 200
+    assert snapshot(m.page(), "v1") == before
+
+    j = m.json()
+    (met, types) = m.metrics()
+    x = m.xml()
+    page = m.page()
+    assert j["server"] == "127.0.0.1"
+    assert [bal["name"] for bal in j["balancers"]] == list(x) == \
+        list(page.balancers) == ["balancer://v1", "balancer://v2"]
+    series = collections.defaultdict(dict)
+    for name, by in met.items():
+        for labels, v in by.items():
+            series[name][tuple(sorted(labels))] = v
+    expected_series = collections.Counter()
+    for bal in j["balancers"]:
+        check_types(bal, JSON_BALANCER, bal["name"])
+        xb, pb = x[bal["name"]], page.balancers[bal["name"]]
+        assert bal["nonce"] == xb["nonce"] == pb["nonce"]
+        assert bal["sname"] == pb["sname"]
+        assert bal["lbmethod"] == xb["lbmethod"] == pb["info"][
+            "Method"].strip()
+        assert bal["timeout"] == int(xb["timeout"]) == int(pb["info"][
+            "Timeout"])
+        assert bal["max_attempts"] == int(pb["info"]["FailoverAttempts"])
+        assert bal["max_members"] == int(pb["info"]["MaxMembers"].split()[0])
+        assert bal["nofailover"] == (pb["info"]["DisableFailover"].strip()
+                                     == "On")
+        assert [mm["name"] for mm in bal["members"]] == list(xb["workers"]) \
+            == list(pb["members"])
+        for mm in bal["members"]:
+            what = (bal["name"], mm["name"])
+            check_types(mm, JSON_MEMBER, what)
+            check_types(mm["hc"], JSON_HC, what)
+            assert set(mm["flags"]) == set(JSON_FLAGS), mm["flags"]
+            xw, pw = xb["workers"][mm["name"]], pb["members"][mm["name"]]
+            assert mm["status"] == xw["status"] == pw["Status"], what
+            tokens = mm["status"].split()
+            for flag, token in JSON_FLAGS.items():
+                assert mm["flags"][flag] is (token in tokens), (what, flag)
+            assert mm["usable"] is ("Ok" in tokens), what
+            assert mm["route"] == xw["route"] == pw["Route"]
+            assert mm["redirect"] == xw["redirect"]
+            assert math.isclose(mm["loadfactor"], float(xw["loadfactor"]))
+            assert "%.2f" % mm["loadfactor"] == pw["Factor"]
+            for k in ("lbset", "elected", "busy", "lbstatus", "transferred",
+                      "read"):
+                assert mm[k] == int(xw[k]), (what, k, mm[k], xw[k])
+            assert mm["elected"] == int(pw["Elected"])
+            assert mm["hc"]["method"] == pw["HC Method"]
+            assert "%dms" % mm["hc"]["interval_ms"] == pw["HC Interval"]
+            assert mm["hc"]["uri"] == pw["HC uri"]
+            assert pw["Passes"].startswith("%d " % mm["hc"]["passes"])
+            assert pw["Fails"].startswith("%d " % mm["hc"]["fails"])
+            lab = (("balancer", bal["name"]), ("member", mm["name"]))
+            for metric, (mtype, key) in METRICS.items():
+                assert types.get(metric) == mtype, (metric, types.get(metric))
+                want = float(mm[key])
+                assert series[metric].get(lab) == want, (metric, lab,
+                                                         series[metric])
+                expected_series[metric] += 1
+            for flag in JSON_FLAGS:
+                k = tuple(sorted(lab + (("flag", flag),)))
+                assert series["lbx_member_status"].get(k) == \
+                    float(mm["flags"][flag]), (what, flag)
+                expected_series["lbx_member_status"] += 1
+    # no series for anything that is not a member
+    for metric, n in expected_series.items():
+        assert len(series[metric]) == n, (metric, series[metric])
+
+    # what the edits and the configuration should show
+    v1, v2 = ({mm["name"]: mm for mm in bal["members"]}
+              for bal in j["balancers"])
+    assert v1[a.url]["loadfactor"] == 2 and v1[a.url]["usable"] is True
+    assert v1[b.url]["route"] == route and v1[b.url]["flags"]["disabled"]
+    assert v1[b.url]["usable"] is False
+    assert sum(mm["elected"] for mm in v1.values()) == 10
+    assert (j["balancers"][0]["sticky"], j["balancers"][0][
+        "sticky_param"]) == ("JSID", "jsid")
+    assert j["balancers"][0]["max_members"] == 3
+    assert v2[c.url]["hc"] == dict(v2[c.url]["hc"], method="GET",
+                                   interval_ms=60000, uri="/health")
+    assert v2[d.url]["flags"]["standby"] and v2[d.url]["lbset"] == 1
+    assert v2[c.url]["elected"] == 4
+    assert (j["balancers"][1]["lbmethod"], j["balancers"][1]["timeout"],
+            j["balancers"][1]["max_attempts"],
+            j["balancers"][1]["nofailover"]) == ("bytraffic", 3, 2, True)
+    # the route with quote, backslash and '<' is escaped correctly in JSON
+    r = m.get("?format=json", referer=False)
+    assert route not in r.text
+    assert json.loads(r.text)["balancers"][0]["members"][1]["route"] == route
