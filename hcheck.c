@@ -414,9 +414,12 @@ static struct lbx_hc_ctx *request_ctx(request_rec *r)
     return *lbx_hc_ctx_slot(r->server, NULL);
 }
 
+/* Exact case here, as stock's manager checks it. */
 int lbx_hc_valid_expr(request_rec *r, const char *name)
 {
-    return name && find_expr(request_ctx(r), name) != NULL;
+    const struct lbx_hc_expr *e = name ? find_expr(request_ctx(r), name)
+                                       : NULL;
+    return e && strcmp(e->name, name) == 0;
 }
 
 void lbx_hc_show_exprs(request_rec *r)
@@ -429,13 +432,15 @@ void lbx_hc_show_exprs(request_rec *r)
         return;
     }
     e = (const struct lbx_hc_expr *)ctx->exprs->elts;
-    ap_rputs("\n\n<table><tr><th>Expr name</th><th>Expression</th></tr>\n", r);
+    ap_rputs("\n\n<table><tr><th colspan='2'>Health check cond. "
+             "expressions:</th></tr>\n<tr><th>Expr name</th>"
+             "<th>Expression</th></tr>\n", r);
     for (i = 0; i < ctx->exprs->nelts; i++) {
         ap_rvputs(r, "<tr><td>", ap_escape_html(r->pool, e[i].name),
                   "</td><td>", ap_escape_html(r->pool, e[i].text),
                   "</td></tr>\n", NULL);
     }
-    ap_rputs("</table>\n", r);
+    ap_rputs("</table><hr/>\n", r);
 }
 
 void lbx_hc_select_exprs(request_rec *r, const char *selected)
@@ -451,7 +456,7 @@ void lbx_hc_select_exprs(request_rec *r, const char *selected)
     for (i = 0; i < ctx->exprs->nelts; i++) {
         const char *name = ap_escape_html(r->pool, e[i].name);
         ap_rvputs(r, "<option value='", name, "'",
-                  selected && !ap_cstr_casecmp(e[i].name, selected)
+                  selected && !strcmp(e[i].name, selected)
                   ? " selected" : "", ">", name, "</option>\n", NULL);
     }
 }
