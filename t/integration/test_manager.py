@@ -25,6 +25,7 @@ import html
 import json
 import math
 import re
+import time
 import uuid
 import xml.etree.ElementTree as ET
 from html.parser import HTMLParser
@@ -746,6 +747,12 @@ def test_gates_change_nothing(impl, make_httpd, backends):
         r = requests.get(m.url, params=data, headers=m.ref, timeout=H.TIMEOUT)
         assert r.status_code == 200, r.status_code
         assert snapshot(m.page(), "s") == base, "GET " + str(data)
+    # other methods are not the manager's (§6.1: declined)
+    for method in ("PUT", "DELETE", "PATCH"):
+        for data in (wdata, bdata):
+            requests.request(method, m.url, data=data, headers=m.ref,
+                             timeout=H.TIMEOUT, allow_redirects=False)
+            assert snapshot(m.page(), "s") == base, method
     assert set(hits(h, "/s/x", 6)) == {"a", "b"}
     assert len(re.findall(CROSS_SITE, h.error_log()[mark:])) >= 4
 
@@ -879,6 +886,34 @@ def test_balancer_settings(impl, make_httpd, backends):
     assert set(hits(h, "/bs/x", 6, headers={"Cookie": "JSID=s.rb"})) == \
         {"a", "b"}
 
+    # b_lbm reaches every child: heartbeat without its hb.dat answers 503
+    m.edit("bs", b_lbm="heartbeat")
+    assert m.xml()["balancer://bs"]["lbmethod"] == "heartbeat"
+    pids = set()
+    for _ in range(100):
+        r = h.get("/bs/x")
+        assert r.status_code == 503, r.status_code
+        pids.add(h.log_entry(r.test_id)["pid"])
+        if len(pids) >= 2:
+            break
+    assert set(map(str, h.child_pids())) <= pids, pids
+    m.edit("bs", b_lbm="byrequests")
+    assert set(hits(h, "/bs/x", 6)) == {"a", "b"}
+
+    # b_tmo: with every member unusable, the 503 waits for the timeout
+    m.set_flag("bs", a.url, "D", True)
+    m.set_flag("bs", b.url, "D", True)
+    m.edit("bs", b_tmo=1)
+    t0 = time.monotonic()
+    hits(h, "/bs/x", 1, expect=503)
+    assert time.monotonic() - t0 >= 0.9
+    m.edit("bs", b_tmo=0)
+    t0 = time.monotonic()
+    hits(h, "/bs/x", 1, expect=503)
+    assert time.monotonic() - t0 < 0.5
+    m.set_flag("bs", a.url, "D", False)
+    m.set_flag("bs", b.url, "D", False)
+
     m.edit("bs", b_lbm="bybusyness", b_tmo=3, b_max=2)
     info = m.page().balancers["balancer://bs"]["info"]
     assert (info["Method"].strip(), info["Timeout"].strip(),
@@ -891,6 +926,49 @@ def test_balancer_settings(impl, make_httpd, backends):
                                                "lbx": 400}[impl])
     assert m.xml()["balancer://bs"]["lbmethod"] == "bybusyness"
     assert set(hits(h, "/bs/x", 6)) == {"a", "b"}
+
+
+def test_vhost_without_proxy_config_shares_the_manager(impl, make_httpd,
+                                                      backends):
+    """§1.9, §8.45: a name-based vhost with no proxy directive of its own
+    shows the same balancers, sname and nonce in its own manager, and an
+    edit made there (Referer naming that vhost) is the shared state."""
+    a, b = backends.start_many("a", "b")
+    h = mgr_httpd(make_httpd, impl, proxy("sh", member(a), member(b)) + """
+<VirtualHost 127.0.0.1:@PORT@>
+    ServerName 127.0.0.1
+</VirtualHost>
+<VirtualHost 127.0.0.1:@PORT@>
+    ServerName vh.test
+</VirtualHost>
+""")
+    m = Manager(h)
+    vh = {"Host": "vh.test", "Referer": "http://vh.test%s" % MGR}
+
+    def vget(query=""):
+        r = requests.get(m.url + query, headers=vh, timeout=H.TIMEOUT)
+        assert r.status_code == 200, r.status_code
+        return Page(r.text)
+    main, other = m.page(), vget()
+    assert any("Load Balancer Manager for vh.test" in x
+               for x in other.plain_lines())
+    mb, ob = main.balancers["balancer://sh"], other.balancers["balancer://sh"]
+    assert list(main.balancers) == list(other.balancers)
+    assert (ob["sname"], ob["nonce"]) == (mb["sname"], mb["nonce"])
+    assert list(ob["members"]) == list(mb["members"])
+    # the Referer gate of that vhost wants its own name
+    r = requests.post(m.url, data={"b": "sh", "w": b.url,
+                                   "nonce": mb["nonce"], "w_status_D": "1"},
+                      headers=dict(vh, Referer=m.url), timeout=H.TIMEOUT)
+    assert r.status_code == 200
+    assert "Dis" not in m.page().status("sh", b.url)
+    r = requests.post(m.url, data={"b": "sh", "w": b.url,
+                                   "nonce": mb["nonce"], "w_status_D": "1"},
+                      headers=vh, timeout=H.TIMEOUT)
+    assert r.status_code == 200
+    assert "Dis" in m.page().status("sh", b.url)
+    assert hits(h, "/sh/x", 6, headers={"Host": "vh.test"}) == {"a": 6}
+    assert hits(h, "/sh/x", 6) == {"a": 6}
 
 
 # --------------------------------------------------------------------------

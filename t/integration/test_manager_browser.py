@@ -111,6 +111,7 @@ class Browser:
                     "--no-first-run", "--no-default-browser-check",
                     "--disable-extensions", "--disable-default-apps",
                     "--disable-domain-reliability", "--password-store=basic",
+                    "--disable-breakpad", "--disable-crash-reporter",
                     "--user-data-dir=%s" % self.profile,
                     # loopback only: no proxy, no other name resolves
                     "--no-proxy-server",
