@@ -401,18 +401,18 @@ def served_by_every_child(h, path, name, batches=10, batch=20):
     Counter of all answers.  Bounded to batches*batch requests."""
     kids = set(str(p) for p in h.child_pids())
     assert len(kids) >= 2, kids
-    seen, total, ids = set(), collections.Counter(), set()
+    seen, total = set(), collections.Counter()
     for _ in range(batches):
+        ids = set()
         for _ in range(batch):
             r = h.get(path)
             assert r.status_code == 200, r.status_code
             total[H.backend_of(r)] += 1
             if H.backend_of(r) == name:
                 ids.add(r.test_id)
-        last = ids and next(iter(ids))
-        if last:
-            h.log_entry(last)  # the log caught up to a known line
-        seen = {e["pid"] for e in h.access_lines() if e["id"] in ids}
+        # each child logs its own lines: wait for every one of them
+        for e in (h.log_entry(i) for i in ids):
+            seen.add(e["pid"])
         if kids <= seen:
             break
     return seen, kids, total
