@@ -2,6 +2,7 @@
 #include <string.h>
 
 #include "hcheck_core.h"
+#include "lbx_text.h"
 
 enum lbx_hc_change lbx_hc_step(struct lbx_hc_counts *c, int out, int ok,
                                int passes, int fails)
@@ -64,11 +65,6 @@ int lbx_hc_name_ok(const char *name)
     return len >= 1 && len <= LBX_HC_NAME_MAX;
 }
 
-static int lower(int c)
-{
-    return (c >= 'A' && c <= 'Z') ? c - 'A' + 'a' : c;
-}
-
 int lbx_hc_name_find(const char *const *names, size_t n, const char *name)
 {
     size_t i;
@@ -78,7 +74,8 @@ int lbx_hc_name_find(const char *const *names, size_t n, const char *name)
     }
     for (i = 0; i < n; i++) {
         const char *a = names[i], *b = name;
-        while (*a && lower((unsigned char)*a) == lower((unsigned char)*b)) {
+        while (*a && lbx_lower((unsigned char)*a)
+                      == lbx_lower((unsigned char)*b)) {
             a++;
             b++;
         }
@@ -160,15 +157,6 @@ int lbx_hc_next_header(const char *head, size_t head_len, size_t *pos,
     return 0;
 }
 
-static int hexdigit(char c)
-{
-    if (c >= '0' && c <= '9') {
-        return c - '0';
-    }
-    c = (char)lower((unsigned char)c);
-    return (c >= 'a' && c <= 'f') ? c - 'a' + 10 : -1;
-}
-
 size_t lbx_hc_dechunk(char *buf, size_t len, int *complete)
 {
     size_t in = 0, out = 0;
@@ -178,7 +166,7 @@ size_t lbx_hc_dechunk(char *buf, size_t len, int *complete)
         size_t size = 0, i = in;
         int digits = 0, d;
 
-        while (i < len && (d = hexdigit(buf[i])) >= 0) {
+        while (i < len && (d = lbx_hexval(buf[i])) >= 0) {
             if (size > ((size_t)-1 >> 4)) {
                 return out;   /* absurd size: stop rather than wrap */
             }

@@ -4,20 +4,7 @@
 #include <string.h>
 
 #include "manager_core.h"
-
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9') {
-        return c - '0';
-    }
-    if (c >= 'a' && c <= 'f') {
-        return c - 'a' + 10;
-    }
-    if (c >= 'A' && c <= 'F') {
-        return c - 'A' + 10;
-    }
-    return -1;
-}
+#include "lbx_text.h"
 
 /* %XX-decode in place.  Invalid escapes and %00 stay as they are: a NUL
  * would silently cut the value short. */
@@ -27,8 +14,8 @@ static void unescape(char *s)
 
     while (*s) {
         int hi, lo;
-        if (s[0] == '%' && (hi = hexval(s[1])) >= 0
-            && (lo = hexval(s[2])) >= 0 && (hi | lo) != 0) {
+        if (s[0] == '%' && (hi = lbx_hexval(s[1])) >= 0
+            && (lo = lbx_hexval(s[2])) >= 0 && (hi | lo) != 0) {
             *out++ = (char)(hi * 16 + lo);
             s += 3;
         }

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "lbx_method.h"
+#include "lbx_text.h"
 
 /* Strict decimal, as stock 2.4.69+ parses these fields: digits only, the
  * whole token, within [lo, hi].  Anything else leaves the old value. */
@@ -33,20 +34,6 @@ static void parse_int(const char *s, size_t len, int32_t lo, int32_t hi,
     }
 }
 
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9') {
-        return c - '0';
-    }
-    if (c >= 'a' && c <= 'f') {
-        return c - 'a' + 10;
-    }
-    if (c >= 'A' && c <= 'F') {
-        return c - 'A' + 10;
-    }
-    return -1;
-}
-
 /* %XX-decode src into dst (room for len bytes); returns the length.  An
  * invalid or NUL escape is kept as it is: the result is only ever compared
  * with key names or parsed as digits, which then fails safely. */
@@ -57,8 +44,8 @@ static size_t unescape(const char *src, size_t len, char *dst)
     for (i = 0; i < len; i++) {
         int hi, lo;
         if (src[i] == '%' && i + 2 < len
-            && (hi = hexval(src[i + 1])) >= 0
-            && (lo = hexval(src[i + 2])) >= 0 && (hi | lo) != 0) {
+            && (hi = lbx_hexval(src[i + 1])) >= 0
+            && (lo = lbx_hexval(src[i + 2])) >= 0 && (hi | lo) != 0) {
             dst[o++] = (char)(hi * 16 + lo);
             i += 2;
         }
@@ -78,11 +65,7 @@ static int key_is(const char *k, size_t klen, const char *name)
     }
     /* apr_table keys, as stock stores them, compare case-insensitively. */
     for (i = 0; i < klen; i++) {
-        char c = k[i];
-        if (c >= 'A' && c <= 'Z') {
-            c = (char)(c - 'A' + 'a');
-        }
-        if (c != name[i]) {
+        if (lbx_lower((unsigned char)k[i]) != name[i]) {
             return 0;
         }
     }
