@@ -64,6 +64,9 @@ struct lbx_hc_ctx {
 };
 
 static int hc_threads = HC_THREADS_DEFAULT;
+/* Made in child_init: the thread pool and the address table must outlive
+ * the temporary pool mod_watchdog passes to each callback. */
+static apr_pool_t *hc_child_pool;
 static apr_thread_pool_t *hc_pool;
 static ap_watchdog_t *hc_watchdog;
 
@@ -488,24 +491,93 @@ static int is_tls_scheme(const char *scheme)
            || !ap_cstr_casecmp(scheme, "h2");
 }
 
-static apr_status_t hc_connect(struct hc_task *t, apr_socket_t **sock)
+/* Resolved check addresses, one per member in this (watchdog) child, so a
+ * check does not ask the resolver every interval.  An entry is refreshed
+ * after HC_ADDR_TTL, when the member's host or port changed, or after a
+ * failed connect.  Only one check of a member runs at a time, so an entry
+ * is never refreshed while another thread uses it; the lock guards the
+ * table itself. */
+#define HC_ADDR_TTL apr_time_from_sec(60)
+
+struct hc_addr {
+    apr_pool_t *pool;           /* holds sa; recreated on refresh */
+    apr_sockaddr_t *sa;
+    char host[PROXY_RFC1035_HOSTNAME_SIZE];
+    char uds[PROXY_WORKER_MAX_NAME_SIZE];
+    apr_port_t port;
+    apr_time_t resolved;
+};
+
+static apr_hash_t *hc_addrs;
+static apr_thread_mutex_t *hc_addr_lock;
+static apr_allocator_t *hc_allocator;   /* shared by the per-check pools */
+
+static struct hc_addr *addr_entry(proxy_worker_shared *ws)
+{
+    struct hc_addr *a;
+
+    apr_thread_mutex_lock(hc_addr_lock);
+    a = apr_hash_get(hc_addrs, &ws, sizeof(ws));
+    if (!a) {
+        proxy_worker_shared **key;
+        a = apr_pcalloc(hc_child_pool, sizeof(*a));
+        key = apr_pmemdup(hc_child_pool, &ws, sizeof(ws));
+        apr_hash_set(hc_addrs, key, sizeof(ws), a);
+    }
+    apr_thread_mutex_unlock(hc_addr_lock);
+    return a;
+}
+
+static apr_status_t resolve(struct hc_task *t, struct hc_addr *a,
+                            apr_port_t port)
 {
     proxy_worker_shared *ws = t->w->s;
-    apr_sockaddr_t *sa;
     apr_status_t rv;
 
+    if (a->pool) {
+        apr_pool_clear(a->pool);
+    }
+    else if ((rv = apr_pool_create_unmanaged_ex(&a->pool, NULL, NULL))
+             != APR_SUCCESS) {
+        return rv;
+    }
+    a->sa = NULL;
     if (*ws->uds_path) {
 #if APR_HAVE_SOCKADDR_UN
-        rv = apr_sockaddr_info_get(&sa, ws->uds_path, APR_UNIX, 0, 0, t->pool);
+        rv = apr_sockaddr_info_get(&a->sa, ws->uds_path, APR_UNIX, 0, 0,
+                                   a->pool);
 #else
         rv = APR_ENOTIMPL;
 #endif
     }
     else {
-        apr_port_t port = ws->port ? ws->port
-                                   : ap_proxy_port_of_scheme(ws->scheme);
-        rv = apr_sockaddr_info_get(&sa, ws->hostname_ex, APR_UNSPEC, port, 0,
-                                   t->pool);
+        rv = apr_sockaddr_info_get(&a->sa, ws->hostname_ex, APR_UNSPEC, port,
+                                   0, a->pool);
+    }
+    if (rv != APR_SUCCESS) {
+        a->sa = NULL;
+        return rv;
+    }
+    apr_cpystrn(a->host, ws->hostname_ex, sizeof(a->host));
+    apr_cpystrn(a->uds, ws->uds_path, sizeof(a->uds));
+    a->port = port;
+    a->resolved = apr_time_now();
+    return APR_SUCCESS;
+}
+
+static apr_status_t hc_connect(struct hc_task *t, apr_socket_t **sock)
+{
+    proxy_worker_shared *ws = t->w->s;
+    apr_port_t port = ws->port ? ws->port
+                               : ap_proxy_port_of_scheme(ws->scheme);
+    struct hc_addr *a = addr_entry(ws);
+    apr_time_t now = apr_time_now();
+    apr_status_t rv = APR_SUCCESS;
+
+    if (!a->sa || a->port != port || strcmp(a->host, ws->hostname_ex)
+        || strcmp(a->uds, ws->uds_path) || now - a->resolved > HC_ADDR_TTL
+        || now < a->resolved) {
+        rv = resolve(t, a, port);
     }
     if (rv != APR_SUCCESS) {
         ap_log_error(APLOG_MARK, APLOG_WARNING, rv, t->s, LBXLOGNO(20020)
@@ -514,13 +586,17 @@ static apr_status_t hc_connect(struct hc_task *t, apr_socket_t **sock)
                      *ws->uds_path ? ws->uds_path : ws->hostname_ex);
         return rv;
     }
-    rv = apr_socket_create(sock, sa->family, SOCK_STREAM, 0, t->pool);
+    rv = apr_socket_create(sock, a->sa->family, SOCK_STREAM, 0, t->pool);
     if (rv == APR_SUCCESS) {
         apr_socket_timeout_set(*sock, connect_timeout(t));
-        rv = apr_socket_connect(*sock, sa);
+        rv = apr_socket_connect(*sock, a->sa);
     }
     if (rv == APR_SUCCESS) {
         apr_socket_timeout_set(*sock, io_timeout(t));
+    }
+    else {
+        /* The address may have moved: resolve again next time. */
+        a->sa = NULL;
     }
     return rv;
 }
@@ -829,7 +905,9 @@ static void start_check(proxy_worker *w, server_rec *s, apr_time_t now)
     apr_pool_t *p;
 
     (void)now;
-    if (apr_pool_create_unmanaged_ex(&p, NULL, NULL) != APR_SUCCESS) {
+    /* The shared allocator recycles memory between checks (a fresh one per
+     * check cost an mmap/munmap pair each time). */
+    if (apr_pool_create_unmanaged_ex(&p, NULL, hc_allocator) != APR_SUCCESS) {
         return;
     }
     t = apr_pcalloc(p, sizeof(*t));
@@ -907,13 +985,21 @@ static void maybe_check(proxy_worker *w, server_rec *s, apr_time_t now)
     }
 }
 
-/* Made in child_init; the thread pool must outlive the temporary pool
- * mod_watchdog passes to each callback. */
-static apr_pool_t *hc_child_pool;
 
 void lbx_hc_child_init(apr_pool_t *pchild)
 {
+    apr_thread_mutex_t *m;
+
     apr_pool_create(&hc_child_pool, pchild);
+    hc_addrs = apr_hash_make(hc_child_pool);
+    apr_thread_mutex_create(&hc_addr_lock, APR_THREAD_MUTEX_DEFAULT,
+                            hc_child_pool);
+    /* Pools of checks running in different threads share this allocator,
+     * so it needs its own lock. */
+    apr_allocator_create(&hc_allocator);
+    apr_thread_mutex_create(&m, APR_THREAD_MUTEX_DEFAULT, hc_child_pool);
+    apr_allocator_mutex_set(hc_allocator, m);
+    apr_allocator_max_free_set(hc_allocator, 4 * 1024 * 1024);
 }
 
 static apr_status_t hc_watchdog_cb(int state, void *data, apr_pool_t *pool)
