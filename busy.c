@@ -53,9 +53,15 @@ static struct busy_row *row_at(apr_size_t i)
     return (struct busy_row *)(busy_base + i * busy_row_size);
 }
 
+/* Entries start a cache line after the row header: their 8-byte keys are
+ * compare-and-swapped, and a misaligned atomic would split a cache line
+ * (a bus lock the kernel throttles or, with split_lock_detect=fatal,
+ * kills the process for). */
+#define BUSY_HDR 64
+
 static struct busy_entry *entries(struct busy_row *row)
 {
-    return (struct busy_entry *)(row + 1);
+    return (struct busy_entry *)((char *)row + BUSY_HDR);
 }
 
 apr_status_t lbx_busy_create(apr_pool_t *pconf, apr_size_t members)
@@ -72,8 +78,8 @@ apr_status_t lbx_busy_create(apr_pool_t *pconf, apr_size_t members)
     busy_rows = limit > 0 ? (apr_size_t)limit : 1;
     /* Twice the members keeps probe chains short. */
     busy_width = members * 2;
-    busy_row_size = APR_ALIGN_DEFAULT(sizeof(struct busy_row)
-                                      + busy_width * sizeof(struct busy_entry));
+    busy_row_size = APR_ALIGN(BUSY_HDR + busy_width * sizeof(struct busy_entry),
+                              BUSY_HDR);
     rv = apr_shm_create(&busy_shm, busy_rows * busy_row_size, NULL, pconf);
     if (rv != APR_SUCCESS) {
         busy_shm = NULL;

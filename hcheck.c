@@ -678,6 +678,10 @@ static request_rec *fake_request(struct hc_task *t, const char *method,
     r->trailers_out = apr_table_make(p, 1);
     r->notes = apr_table_make(p, 1);
     r->request_config = ap_create_request_config(p);
+    /* Core's per-request record, which %{DOCUMENT_ROOT} and friends read
+     * (stock leaves it out and crashes on such expressions). */
+    ap_set_core_module_config(r->request_config,
+                              apr_pcalloc(p, sizeof(core_request_config)));
     r->per_dir_config = t->s->lookup_defaults;
     r->allowed_methods = ap_make_method_list(p, 2);
     r->useragent_addr = c->client_addr;
@@ -708,7 +712,9 @@ static int hc_http(struct hc_task *t, apr_socket_t *sock, hcmethod_t m)
     apr_table_t *headers = apr_table_make(t->pool, 8);
     apr_uri_t uri;
     long head_len = 0;
-    int status = 0, chunked = 0, complete = 0;
+    int status = 0, chunked = 0, complete = 0, body_done = 0;
+    apr_time_t deadline = apr_time_now() + io_timeout(t);
+    char *scratch = NULL;
     apr_off_t content_length = -1;
     size_t pos = 0;
     const char *name, *value;
@@ -734,12 +740,20 @@ static int hc_http(struct hc_task *t, apr_socket_t *sock, hcmethod_t m)
         return 0;
     }
 
-    /* Read until the head is complete, then as much body as we keep. */
+    /* Read until the head is complete, then as much body as we keep.  The
+     * whole answer must arrive within the member's timeout: a backend that
+     * trickles bytes must not hold a check thread forever. */
     buf = apr_palloc(t->pool, cap + 1);
     while (have < cap) {
         apr_size_t n = cap - have;
-        apr_status_t rv = apr_socket_recv(sock, buf + have, &n);
+        apr_interval_time_t left = deadline - apr_time_now();
+        apr_status_t rv;
 
+        if (left <= 0) {
+            return 0;
+        }
+        apr_socket_timeout_set(sock, left);
+        rv = apr_socket_recv(sock, buf + have, &n);
         have += n;
         if (head_len <= 0) {
             head_len = lbx_hc_parse_head(buf, have, &status);
@@ -755,6 +769,8 @@ static int hc_http(struct hc_task *t, apr_socket_t *sock, hcmethod_t m)
                 }
                 if (!want_body || status < 200 || status == 204
                     || status == 304) {
+                    want_body = 0;
+                    body_done = 1;
                     break;
                 }
                 if ((value = apr_table_get(headers, "Transfer-Encoding"))
@@ -769,23 +785,40 @@ static int hc_http(struct hc_task *t, apr_socket_t *sock, hcmethod_t m)
         if (head_len > 0 && want_body) {
             apr_size_t got = have - (apr_size_t)head_len;
             if (content_length >= 0 && (apr_off_t)got >= content_length) {
+                body_done = 1;
                 break;
             }
-            if (chunked) {
-                /* Cheap test for the last chunk before decoding. */
-                if (got >= 5 && memcmp(buf + have - 5, "0\r\n\r\n", 5) == 0) {
+            if (chunked && n > 0) {
+                /* Decode a copy to learn whether the last chunk (with any
+                 * extensions or trailers) has arrived. */
+                int last = 0;
+                if (!scratch) {
+                    scratch = apr_palloc(t->pool, cap + 1);
+                }
+                memcpy(scratch, buf + head_len, got);
+                lbx_hc_dechunk(scratch, got, &last);
+                if (last) {
+                    body_done = 1;
                     break;
                 }
             }
         }
         if (rv != APR_SUCCESS) {
-            if (head_len > 0 && (APR_STATUS_IS_EOF(rv) || want_body)) {
-                break;  /* closed after (part of) the body: use what came */
+            /* End of a close-delimited body; anything else (a timeout, a
+             * reset, a cut Content-Length or chunked body) fails, as in
+             * stock. */
+            if (APR_STATUS_IS_EOF(rv) && head_len > 0 && content_length < 0
+                && !chunked) {
+                body_done = 1;
+                break;
             }
             return 0;
         }
     }
-    if (head_len <= 0) {
+    if (head_len > 0 && have >= cap) {
+        body_done = 1;      /* more than we keep: judge on the first part */
+    }
+    if (head_len <= 0 || !body_done) {
         return 0;
     }
     body = buf + head_len;
@@ -804,7 +837,9 @@ static int hc_http(struct hc_task *t, apr_socket_t *sock, hcmethod_t m)
         int ok;
 
         if (!e) {
-            return 0;
+            /* Not known in this server's context (e.g. set through another
+             * vhost's manager): judge on the status, as stock does. */
+            return status >= 200 && status < 400;
         }
         ok = ap_expr_exec(fake_request(t, method, status, headers, body),
                           e->expr, &err);
@@ -990,7 +1025,12 @@ void lbx_hc_child_init(apr_pool_t *pchild)
 {
     apr_thread_mutex_t *m;
 
-    apr_pool_create(&hc_child_pool, pchild);
+    (void)pchild;
+    /* Not a subpool of pchild: APR destroys subpools before pchild's
+     * cleanups, one of which joins the watchdog thread, which destroys the
+     * thread pool in its STOPPING state; owning it from pchild as well
+     * deadlocked exiting children with a check in flight. */
+    apr_pool_create_unmanaged_ex(&hc_child_pool, NULL, NULL);
     hc_addrs = apr_hash_make(hc_child_pool);
     apr_thread_mutex_create(&hc_addr_lock, APR_THREAD_MUTEX_DEFAULT,
                             hc_child_pool);
@@ -1024,12 +1064,15 @@ static apr_status_t hc_watchdog_cb(int state, void *data, apr_pool_t *pool)
     case AP_WATCHDOG_STATE_RUNNING:
         for_each_member(main_s, pool, maybe_check, apr_time_now(), 1);
         break;
-    case AP_WATCHDOG_STATE_STOPPING:
-        if (hc_pool) {
-            apr_thread_pool_destroy(hc_pool);
-            hc_pool = NULL;
+    case AP_WATCHDOG_STATE_STOPPING: {
+        apr_thread_pool_t *tp = __atomic_exchange_n(&hc_pool, NULL,
+                                                    __ATOMIC_ACQ_REL);
+        if (tp) {
+            /* Waits for checks in flight; each ends within its timeout. */
+            apr_thread_pool_destroy(tp);
         }
         break;
+    }
     }
     return APR_SUCCESS;
 }

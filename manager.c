@@ -261,37 +261,52 @@ static const char *add_member(struct mgr_req *m, const char *url)
     proxy_worker *w;
     proxy_worker_shared *shm;
     unsigned int index;
-    apr_status_t rv;
+    apr_status_t rv = APR_SUCCESS;
     const char *err = NULL;
 
+    if (!b->wslot || (rv = PROXY_GLOBAL_LOCK(b)) != APR_SUCCESS) {
+        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, LBXLOGNO(01194)
+                      "%s: Lock failed for adding worker", b->s->name);
+        return "cannot lock the balancer";
+    }
+    /* Under the global lock and with the other processes' additions
+     * adopted, so two requests adding one URL cannot both succeed. */
+    PROXY_THREAD_LOCK(b);
+    ap_proxy_sync_balancer(b, r->server, m->conf);
     w = ap_proxy_get_worker(r->pool, b, m->conf, url);
-    if (w && MEMBER_REMOVED(w)) {
-        /* Same URL as a removed member: bring that one back. */
+    if (w && MEMBER_REMOVED(w) && strcmp(w->s->name_ex, url) == 0) {
+        /* Exactly the URL of a removed member: bring that one back. */
         lbx_status_clear(w, PROXY_WORKER_STOPPED | PROXY_WORKER_FREE);
         lbx_status_set(w, PROXY_WORKER_DISABLED);
+        PROXY_THREAD_UNLOCK(b);
+        PROXY_GLOBAL_UNLOCK(b);
+        ap_log_rerror(APLOG_MARK, APLOG_NOTICE, 0, r, LBXLOGNO(20032)
+                      "balancer-manager: re-added removed member %s to %s "
+                      "(disabled)", url, b->s->name);
         return NULL;
     }
     if (w) {
+        PROXY_THREAD_UNLOCK(b);
+        PROXY_GLOBAL_UNLOCK(b);
         ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, LBXLOGNO(10164)
                       "balancer-manager: member %s already exists in %s",
                       url, b->s->name);
         return apr_psprintf(r->pool, "b_nwrkr: %s (a member already "
                             "matches this URL)", url);
     }
-    if (!b->wslot || !b->storage->num_free_slots(b->wslot)) {
+    if (!b->storage->num_free_slots(b->wslot)) {
+        PROXY_THREAD_UNLOCK(b);
+        PROXY_GLOBAL_UNLOCK(b);
         ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, LBXLOGNO(10163)
                       "balancer-manager: no free member slot in %s "
                       "(growth exhausted)", b->s->name);
         return "b_nwrkr: no room for another member (raise growth= on the "
                "balancer)";
     }
-    if ((rv = PROXY_GLOBAL_LOCK(b)) != APR_SUCCESS) {
-        ap_log_rerror(APLOG_MARK, APLOG_ERR, rv, r, LBXLOGNO(01194)
-                      "%s: Lock failed for adding worker", b->s->name);
-        return "cannot lock the balancer";
-    }
     err = ap_proxy_define_worker(m->conf->pool, &w, b, m->conf, url, 0);
     if (!err) {
+        /* Disabled before it is shared, so no request picks it first. */
+        w->s->status |= PROXY_WORKER_DISABLED;
         rv = b->storage->grab(b->wslot, &index);
         if (rv == APR_SUCCESS) {
             rv = b->storage->dptr(b->wslot, index, (void **)&shm);
@@ -312,6 +327,7 @@ static const char *add_member(struct mgr_req *m, const char *url)
             b->wupdated = b->s->wupdated = now;
         }
     }
+    PROXY_THREAD_UNLOCK(b);
     PROXY_GLOBAL_UNLOCK(b);
     if (err) {
         ap_log_rerror(APLOG_MARK, APLOG_ERR, rv, r, LBXLOGNO(01195)
@@ -1145,6 +1161,10 @@ static void select_targets(struct mgr_req *m)
     }
     if (m->bsel && (name = lbx_mgr_get(m->params, m->n, "w"))) {
         m->wsel = ap_proxy_get_worker(m->r->pool, m->bsel, m->conf, name);
+        /* A removed member is gone as far as edits are concerned. */
+        if (m->wsel && MEMBER_REMOVED(m->wsel)) {
+            m->wsel = NULL;
+        }
     }
 }
 
@@ -1183,8 +1203,11 @@ int lbx_manager_handler(request_rec *r)
     if (input) {
         m->n = lbx_mgr_parse_form(input, m->params, MGR_MAX_PARAMS);
         if (m->n < 0) {
+            /* Said on the page only to a same-site caller, below. */
             m->n = 0;
-            m->error = "too many parameters";
+            if (same_host_referer(r)) {
+                m->error = "too many parameters";
+            }
         }
     }
     if (r->method_number == M_GET) {

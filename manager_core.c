@@ -278,15 +278,17 @@ const char *lbx_mgr_worker_edit(const struct lbx_mgr_param *p, int n,
         }
         e->set |= LBX_MW_INTERVAL;
     }
+    /* Ranges are the configuration's, so a form showing a configured value
+     * can always be sent back unchanged. */
     if ((v = lbx_mgr_get(p, n, "w_hp"))) {
-        if (parse_int(v, 1, 1000000, &e->passes)) {
-            return bad(errbuf, errlen, "w_hp", v, "a number of passes >= 1");
+        if (parse_int(v, 0, 1000000, &e->passes)) {
+            return bad(errbuf, errlen, "w_hp", v, "a number of passes >= 0");
         }
         e->set |= LBX_MW_PASSES;
     }
     if ((v = lbx_mgr_get(p, n, "w_hf"))) {
-        if (parse_int(v, 1, 1000000, &e->fails)) {
-            return bad(errbuf, errlen, "w_hf", v, "a number of fails >= 1");
+        if (parse_int(v, 0, 1000000, &e->fails)) {
+            return bad(errbuf, errlen, "w_hf", v, "a number of fails >= 0");
         }
         e->set |= LBX_MW_FAILS;
     }
@@ -335,14 +337,14 @@ const char *lbx_mgr_balancer_edit(const struct lbx_mgr_param *p, int n,
         e->set |= LBX_MB_LBMETHOD;
     }
     if ((v = lbx_mgr_get(p, n, "b_tmo"))) {
-        if (parse_int(v, 0, 7200, &e->timeout_s)) {
-            return bad(errbuf, errlen, "b_tmo", v, "seconds, 0 to 7200");
+        if (parse_int(v, 0, 100000000, &e->timeout_s)) {
+            return bad(errbuf, errlen, "b_tmo", v, "seconds >= 0");
         }
         e->set |= LBX_MB_TIMEOUT;
     }
     if ((v = lbx_mgr_get(p, n, "b_max"))) {
-        if (parse_int(v, 0, 99, &e->max_attempts)) {
-            return bad(errbuf, errlen, "b_max", v, "attempts, 0 to 99");
+        if (parse_int(v, 0, 1000000, &e->max_attempts)) {
+            return bad(errbuf, errlen, "b_max", v, "attempts >= 0");
         }
         e->set |= LBX_MB_MAXATTEMPTS;
     }
@@ -355,12 +357,14 @@ const char *lbx_mgr_balancer_edit(const struct lbx_mgr_param *p, int n,
     }
     /* An empty b_ss changes nothing, as in stock; "-" removes stickiness. */
     if ((v = lbx_mgr_get(p, n, "b_ss")) && *v) {
-        const char *bar;
-        if (strlen(v) > sizeof(e->sticky) - 2) {
-            return bad(errbuf, errlen, "b_ss", v, "at most 62 characters");
+        const char *bar = strchr(v, '|');
+        size_t cookie_len = bar ? (size_t)(bar - v) : strlen(v);
+        if (cookie_len >= sizeof(e->sticky)
+            || (bar && strlen(bar + 1) >= sizeof(e->sticky_path))) {
+            return bad(errbuf, errlen, "b_ss", v, "names of at most 63 "
+                       "characters");
         }
         if (strcmp(v, "-") != 0) {
-            bar = strchr(v, '|');
             if (bar) {
                 memcpy(e->sticky, v, (size_t)(bar - v));
                 e->sticky[bar - v] = '\0';

@@ -57,7 +57,7 @@ struct lbx_mgr_worker_edit {
     char redirect[64];
     int lbset;                  /* 0..99 */
     int64_t interval_us;        /* >= 100 ms */
-    int passes, fails;          /* >= 1 */
+    int passes, fails;          /* >= 0, as in the configuration */
     char method[16];            /* a method name; manager.c checks it */
     char hcuri[64];
     char hcexpr[16];            /* manager.c checks that it exists */
@@ -83,8 +83,8 @@ enum {
 struct lbx_mgr_balancer_edit {
     unsigned set;
     char lbmethod[16];          /* < 16 chars; manager.c checks it exists */
-    int timeout_s;              /* 0..7200 */
-    int max_attempts;           /* 0..99 */
+    int timeout_s;              /* >= 0 */
+    int max_attempts;           /* >= 0 */
     int sticky_force;
     char sticky[64];            /* cookie name ("" = none) */
     char sticky_path[64];       /* URL parameter name */

@@ -81,7 +81,8 @@ static const struct {
     { "w_status_S=", 0 }, { "w_ls=99", 1 }, { "w_ls=100", 0 },
     { "w_ls=-1", 0 }, { "w_hi=100", 1 }, { "w_hi=99", 0 },
     { "w_hi=2s", 1 }, { "w_hi=1mi", 1 }, { "w_hi=5xs", 0 },
-    { "w_hp=1", 1 }, { "w_hp=0", 0 }, { "w_hf=3", 1 }, { "w_hf=-3", 0 },
+    { "w_hp=1", 1 }, { "w_hp=0", 1 }, { "w_hp=x", 0 }, { "w_hf=3", 1 },
+    { "w_hf=-3", 0 },
     { "w_hm=GET", 1 }, { "w_hm=", 0 }, { "w_he=", 1 },
     { "w_he=0123456789abcdef", 0 }, { "w_remove=1", 1 },
     { "w_remove=yes", 0 },
@@ -142,17 +143,23 @@ START_TEST(test_balancer_validation)
     ck_assert_ptr_null(lbx_mgr_balancer_edit(params, n, &e, err, sizeof(err)));
     ck_assert(!(e.set & LBX_MB_STICKY));
 
-    n = parse("b_tmo=7201");
+    n = parse("b_tmo=-1");
     ck_assert_ptr_nonnull(lbx_mgr_balancer_edit(params, n, &e, err,
                                                 sizeof(err)));
     ck_assert(strstr(err, "b_tmo") != NULL);
-    n = parse("b_max=100");
+    n = parse("b_max=abc");
     ck_assert_ptr_nonnull(lbx_mgr_balancer_edit(params, n, &e, err,
                                                 sizeof(err)));
     n = parse("b_lbm=averyveryverylongname");
     ck_assert_ptr_nonnull(lbx_mgr_balancer_edit(params, n, &e, err,
                                                 sizeof(err)));
     n = parse("b_ss=0123456789012345678901234567890123456789012345678901234567890123");
+    ck_assert_ptr_nonnull(lbx_mgr_balancer_edit(params, n, &e, err,
+                                                sizeof(err)));
+    /* 63 characters is a valid cookie name, as in the configuration. */
+    n = parse("b_ss=012345678901234567890123456789012345678901234567890123456789012");
+    ck_assert_ptr_null(lbx_mgr_balancer_edit(params, n, &e, err, sizeof(err)));
+    n = parse("b_ss=A%7C0123456789012345678901234567890123456789012345678901234567890123");
     ck_assert_ptr_nonnull(lbx_mgr_balancer_edit(params, n, &e, err,
                                                 sizeof(err)));
 }
