@@ -263,6 +263,7 @@ const char *lbx_hc_set_expr(cmd_parms *cmd, void *dconf, const char *arg)
     const char *err = ap_check_cmd_context(cmd, NOT_IN_HTACCESS);
     struct lbx_hc_ctx *ctx;
     struct lbx_hc_expr *e;
+    ap_expr_info_t *expr;
     const char *name, *text;
 
     (void)dconf;
@@ -288,17 +289,19 @@ const char *lbx_hc_set_expr(cmd_parms *cmd, void *dconf, const char *arg)
     if (*ap_getword_conf(cmd->temp_pool, &arg)) {
         return "error: extra parameter(s)";
     }
+    expr = ap_expr_parse_cmd(cmd, text, 0, &err, NULL);
+    if (err) {
+        return apr_psprintf(cmd->pool, "Could not parse expression \"%s\": %s",
+                            text, err);
+    }
+    /* Only a parsed expression is stored (a redefinition replaces it). */
     e = (struct lbx_hc_expr *)find_expr(ctx, name);
     if (!e) {
         e = apr_array_push(ctx->exprs);
         e->name = name;
     }
     e->text = text;
-    e->expr = ap_expr_parse_cmd(cmd, text, 0, &err, NULL);
-    if (err) {
-        return apr_psprintf(cmd->pool, "Could not parse expression \"%s\": %s",
-                            text, err);
-    }
+    e->expr = expr;
     return NULL;
 }
 

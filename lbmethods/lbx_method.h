@@ -29,7 +29,6 @@ typedef uint32_t lbx_rand_fn(void *ctx);
 struct lbx_pick_in {
     struct lbx_peer *peers;
     size_t           n;
-    uint64_t         key;       /* request hash, for hashing methods */
     lbx_rand_fn     *rand;
     void            *rand_ctx;
 };

@@ -389,18 +389,17 @@ if [ "$CHECK" = 1 ]; then
         say "FAIL: cookie ROUTEID=.${ROUTES[2]} did not stick to ${NAMES[2]} (last: $CODE from ${WHO:-?})"
         fail=1
     fi
+    MANAGER=$(curl -s -m 5 -o /dev/null -w '%{http_code}' "$BASE/balancer-manager?format=json" || true)
+    if [ "$MANAGER" = 200 ]; then
+        say "PASS: balancer-manager answers (JSON view)"
+    else
+        say "FAIL: balancer-manager answered HTTP $MANAGER"
+        fail=1
+    fi
     exit "$fail"
 fi
 
 # ---- interactive demo -----------------------------------------------------------
-MANAGER=$(curl -s -m 5 -o /dev/null -w '%{http_code}' "$BASE/balancer-manager" || true)
-MANAGER_NOTE=""
-case $MANAGER in
-    404|500) MANAGER_NOTE="  (not in this build yet: the manager page comes in a later release)" ;;
-    200) ;;
-    *) MANAGER_NOTE="  (answered HTTP $MANAGER)" ;;
-esac
-
 cat <<EOF
 
 mod_lbx demo is running: apache2 (pid $HTTPD_PID, ServerRoot $ROOT)
@@ -408,7 +407,7 @@ with LoadModule lbx_module $LBX_SO
 
   site:             $BASE/
   server-status:    $BASE/server-status
-  balancer-manager: $BASE/balancer-manager$MANAGER_NOTE
+  balancer-manager: $BASE/balancer-manager  (JSON: ?format=json, metrics: ?format=metrics)
 
 balancer://demo, sticky on cookie ROUTEID:
   route ${ROUTES[0]}  loadfactor ${LOADFACTORS[0]}  ${NAMES[0]} (${COLOURS[0]})  http://$HOST:${BACKEND_PORTS[0]}/
