@@ -1,4 +1,4 @@
-"""Helpers for the heartbeat tests (test_heartbeat.py).
+"""Helpers for the heartbeat tests (test_lbmethod_heartbeat.py).
 
 * HeartbeatStorage files: atomic writes, per-child sampling (access log pid)
   so a test can wait until every child serves from the new file contents

@@ -1,4 +1,4 @@
-"""Health checks (contract §5; §7.3 items 8-13; acceptance §8.29-§8.34).
+"""Health checks.
 
 Stock is mod_proxy_hcheck.so (loaded by the harness for impl "stock");
 mod_lbx replaces it.  The backends' /health answer is changed at runtime
@@ -8,10 +8,10 @@ port, never through the proxy), and the backend records every /health hit
 
 Intervals: stock 2.4.71 parses hcinterval with ap_timeout_parameter_parse
 (seconds by default, "ms" etc. allowed, >= 100 ms).  Tests about state
-changes use 300 ms to stay fast; the tests that the brief ties to
-hcinterval=1 use 1 (s).  Checks run in the watchdog's 100 ms ticks, so a
-check comes interval .. interval + ~100 ms (+ the check's own time) after
-the previous one.
+changes use 300 ms to stay fast; the tests that time the checks (detection
+time, check rate, templates) use hcinterval=1 (1 s, given without a unit).
+Checks run in the watchdog's 100 ms ticks, so a check comes interval ..
+interval + ~100 ms (+ the check's own time) after the previous one.
 """
 import os
 import re
@@ -144,7 +144,7 @@ def backends_seen(h, n, path="/app/x"):
 # 1. GET check with an expression: detection, avoidance, recovery, log
 # --------------------------------------------------------------------------
 def test_get_check_disables_and_enables(impl, make_httpd, backends):
-    """§5.4, §8.29: a 500 answer fails hcexpr; after hcfails=2 failures the
+    """A 500 answer fails hcexpr; after hcfails=2 failures the
     member gets HcFl and traffic avoids it; after hcpasses=2 passes it is
     back; DISABLING/ENABLING are logged (INFO)."""
     a, b = backends.start_many("a", "b")
@@ -189,7 +189,7 @@ def test_get_check_disables_and_enables(impl, make_httpd, backends):
 # 2. interval, counted by the backend
 # --------------------------------------------------------------------------
 def test_checks_come_at_the_configured_interval(impl, make_httpd, backends):
-    """§5.4: one check per hcinterval (1 s and 300 ms), from one watchdog
+    """One check per hcinterval (1 s and 300 ms), from one watchdog
     only (two children must not double the rate)."""
     a, b = backends.start_many("a", "b")
     h = hc_httpd(make_httpd, impl, balancer(
@@ -223,7 +223,7 @@ def test_checks_come_at_the_configured_interval(impl, make_httpd, backends):
 # 3. request line, Host, member path joined to hcuri
 # --------------------------------------------------------------------------
 def test_request_lines(impl, make_httpd, backends):
-    """§5.4, §8.29, §8.30, §7.3.11: `GET /health HTTP/1.0` and
+    """`GET /health HTTP/1.0` and
     `Host: 127.0.0.1:<port>`; GET11/HEAD/OPTIONS; a member path is joined
     to hcuri with stock's extra '/' ("/app//status") while mod_lbx joins
     with exactly one ("/app/status"); a relative hcuri on a path-less
@@ -267,7 +267,7 @@ def test_request_lines(impl, make_httpd, backends):
 # 4. TCP check
 # --------------------------------------------------------------------------
 def test_tcp_check_follows_the_backend(impl, make_httpd, backends):
-    """§8.30: hcmethod=TCP only connects (no HTTP request reaches the
+    """hcmethod=TCP only connects (no HTTP request reaches the
     backend); a killed backend gets HcFl, a restarted one comes back."""
     a, b = backends.start_many("a", "b")
     h = hc_httpd(make_httpd, impl, balancer(
@@ -293,7 +293,7 @@ def test_tcp_check_follows_the_backend(impl, make_httpd, backends):
 # 5. hc('body')
 # --------------------------------------------------------------------------
 def test_body_marker_expression(impl, make_httpd, backends):
-    """§5.3, §8.32: hc('body') sees the GET body; a 200 whose body contains
+    """hc('body') sees the GET body; a 200 whose body contains
     MAINTENANCE fails the check, a normal body passes."""
     a, b = backends.start_many("a", "b")
     h = hc_httpd(make_httpd, impl, balancer(
@@ -318,7 +318,7 @@ def test_body_marker_expression(impl, make_httpd, backends):
 # 6. ProxyHCTemplate
 # --------------------------------------------------------------------------
 def test_template_applies(impl, make_httpd, backends):
-    """§5.1, §8.31: hctemplate= copies method, uri and interval."""
+    """hctemplate= copies method, uri and interval."""
     a, b = backends.start_many("a", "b")
     hc_httpd(make_httpd, impl, balancer(
         member(a, hctemplate="tpl"), member(b),
@@ -331,7 +331,7 @@ def test_template_applies(impl, make_httpd, backends):
 
 
 def test_template_without_method_is_tcp(impl, make_httpd, backends):
-    """§5.3, §7.3.12: a template without hcmethod does TCP checks."""
+    """A template without hcmethod does TCP checks."""
     a, b = backends.start_many("a", "b")
     h = hc_httpd(make_httpd, impl, balancer(
         member(a, hctemplate="t"), member(b),
@@ -364,7 +364,7 @@ CONFIG_ERRORS = {
 
 @pytest.mark.parametrize("case", sorted(CONFIG_ERRORS))
 def test_config_errors_fail_startup(case, impl, make_httpd):
-    """§5.1, §8.30, §8.31: bad hc* member parameters fail `apache2 -t`
+    """Bad hc* member parameters fail `apache2 -t`
     with stock's message (printed after the directive name)."""
     params, text = CONFIG_ERRORS[case]
     h = hc_httpd(make_httpd, impl, """
@@ -376,7 +376,7 @@ def test_config_errors_fail_startup(case, impl, make_httpd):
     p = h.configtest()
     out = p.stdout + p.stderr
     assert p.returncode != 0, out
-    if text is None:  # no contract text: stock's, for the record
+    if text is None:  # mod_lbx's wording is free; stock's, for the record
         text = {"stock": "Interval must be a positive value greater than "
                          "100ms"}.get(impl)
     if text is not None:
@@ -408,7 +408,7 @@ ProxyHCTemplate T hcmethod=head hcexpr=OK hcinterval=2s hcfails=3
 
 
 def test_vhost_does_not_see_main_server_names(impl, make_httpd):
-    """§7.3.13: a vhost whose members use hc* parameters has its own hc
+    """A vhost whose members use hc* parameters has its own hc
     context: expressions and templates of the main server are unknown
     there; its own are found."""
     for ref, text in (("hcmethod=GET hcexpr=ok",
@@ -442,7 +442,7 @@ ProxyHCTemplate tpl hcmethod=GET
 # 8. stopped members
 # --------------------------------------------------------------------------
 def test_stopped_member_is_never_checked(impl, make_httpd, backends):
-    """§5.4, §8.34: +S members are skipped (their sibling with the same
+    """+S members are skipped (their sibling with the same
     settings is checked several times meanwhile)."""
     a, b = backends.start_many("a", "b")
     hc_httpd(make_httpd, impl, balancer(
@@ -459,7 +459,7 @@ def test_stopped_member_is_never_checked(impl, make_httpd, backends):
 # --------------------------------------------------------------------------
 def test_check_recovers_member_in_error_before_retry(impl, make_httpd,
                                                      backends):
-    """§5.4, §8.33: traffic puts a dead member in Err (retry=600); once the
+    """Traffic puts a dead member in Err (retry=600); once the
     backend is back, a passing check clears Err long before retry."""
     a, b = backends.start_many("a", "b")
     # hcfails=50: the failing checks while a is down must not be what
@@ -487,7 +487,7 @@ def test_check_recovers_member_in_error_before_retry(impl, make_httpd,
 # 10. ProxyHCTPsize 0
 # --------------------------------------------------------------------------
 def test_tpsize_zero_still_checks(impl, make_httpd, backends):
-    """§5.3, §8.34: without a thread pool the checks run in the watchdog
+    """Without a thread pool the checks run in the watchdog
     thread, and still change state."""
     a, b = backends.start_many("a", "b")
     h = hc_httpd(make_httpd, impl, balancer(
@@ -506,7 +506,7 @@ def test_tpsize_zero_still_checks(impl, make_httpd, backends):
 
 
 # --------------------------------------------------------------------------
-# §7.3.8: hcfails / hcpasses are cumulative
+# hcfails / hcpasses count every check, not consecutive ones
 # --------------------------------------------------------------------------
 def _alternate_until(h, a, on, first, timeout=8):
     """Answer /health with `first`, then flip 500 <-> 200 after every check
@@ -526,7 +526,7 @@ def _alternate_until(h, a, on, first, timeout=8):
 
 
 def test_fails_and_passes_are_not_consecutive(impl, make_httpd, backends):
-    """§5.4, §7.3.8: with hcfails=2, fail-pass-fail disables (a pass does
+    """With hcfails=2, fail-pass-fail disables (a pass does
     not reset the failure count); with hcpasses=2, pass-fail-pass enables
     (a failure does not reset the pass count).  With consecutive counting
     the member would never change state."""

@@ -1,6 +1,5 @@
 """Server lifecycle and integration with the rest of httpd: graceful
-restarts, co-loading refusal, balancer-path status codes, mod_status
-(contract §1.7, §1.8, §1.10, §2.12, §8.25, §8.46, §8.49, §8.50)."""
+restarts, co-loading refusal, balancer-path status codes, mod_status."""
 import re
 import threading
 
@@ -80,7 +79,7 @@ def test_graceful_restart_keeps_serving(impl, make_httpd, backends):
         r = h.get("/g/x")
         assert r.status_code == 200 and H.backend_of(r) in ("a", "b")
     # the shm of the new generation is attached by the new children and
-    # every in-flight counter went back to zero (§8.50)
+    # every in-flight counter went back to zero
     H.deadline_poll(lambda: all(
         w["Busy"] == "0" for w in h.balancer_status()["balancer://g"].values()),
         10, what="busy back to 0")
@@ -90,7 +89,7 @@ def test_graceful_restart_keeps_serving(impl, make_httpd, backends):
 
 def test_graceful_restart_resets_runtime_state(impl, make_httpd, backends):
     """Without BalancerPersist, runtime state is lost on graceful restart:
-    an errored member is Ok again and byrequests starts over (§1.8)."""
+    an errored member is Ok again and byrequests starts over."""
     a, b = backends.start_many("a", "b")
     h = make_httpd(impl, two_member_body(a, b))
     with requests.Session() as s:
@@ -127,7 +126,7 @@ COLOAD = {
 @pytest.mark.parametrize("case", sorted(COLOAD))
 def test_coload_refused(case, where, make_httpd, backends):
     """mod_lbx loaded together with a stock module it replaces must refuse
-    to start and say which LoadModule line to remove (§1.10, §8.49).
+    to start and say which LoadModule line to remove.
     mod_lbx only: stock has nothing to refuse."""
     impl = "lbx"
     extra, needle = COLOAD[case]
@@ -173,8 +172,7 @@ ProxyPass /c balancer://c
 def test_balancer_path_status_codes(impl, make_httpd, backends):
     """Undefined balancer via RewriteRule [P] -> 500 (mod_proxy AH01144);
     a balancer without members -> 503 "No workers in balancer";
-    an unparsable balancer URL -> 400 "error parsing URL" (§2.1, §2.12,
-    §8.25).  Port and user info are dropped from balancer URLs."""
+    an unparsable balancer URL -> 400 "error parsing URL".  Port and user info are dropped from balancer URLs."""
     a = backends.start("a")
     h = make_httpd(impl, """
 <Proxy balancer://c1>
@@ -218,7 +216,7 @@ RewriteRule ^/alpha/(.*)$ balancer://c1:port/$1 [P]
 
 def test_mod_status_balancer_table(impl, make_httpd, backends):
     """ProxyStatus On: mod_proxy's status hook prints the balancer and its
-    members from the balancer's structures (§8.46)."""
+    members from the balancer's structures."""
     a, b, c, d, e = backends.start_many("a", "b", "c", "d", "e")
     h = make_httpd(impl, """
 ProxyStatus On

@@ -1,4 +1,4 @@
-"""balancer-manager (contract §6, §1.8; acceptance §8.35-§8.45).
+"""balancer-manager: page, XML, forms and what they change in the traffic.
 
 Everything is driven the way an operator's browser does it: GET the page
 (with a same-host Referer, as a click inside the page sends one), then a
@@ -47,13 +47,14 @@ MEMBER_HEADERS = ["Worker URL", "Route", "RouteRedir", "Factor", "Set",
                   "HC Expr"]
 BALANCER_HEADERS = ["MaxMembers", "StickySession", "DisableFailover",
                     "Timeout", "FailoverAttempts", "Method", "Path", "Active"]
-# §6.5: mandatory elements in order (optional ones may sit in between)
+# XML elements stock always writes, in its order (optional ones may sit in
+# between)
 XML_BALANCER_ORDER = ["name", "nonce", "timeout", "lbmethod", "workers"]
 XML_WORKER_ORDER = ["name", "scheme", "hostname", "loadfactor", "port", "min",
                     "smax", "max", "ttl", "status", "retries", "lbstatus",
                     "loadfactor", "transferred", "read", "elected", "route",
                     "redirect", "busy", "lbset"]
-# status string token of each manager flag letter (§1.2)
+# status string token of each manager flag letter
 FLAG_TOKEN = {"I": "Ign", "N": "Drn", "D": "Dis", "S": "Stop", "H": "Stby",
               "R": "Spar", "C": "HcFl"}
 
@@ -444,7 +445,7 @@ ProxyPass %s balancer://%s
 # 1. page and XML: every balancer and member
 # --------------------------------------------------------------------------
 def test_page_lists_every_balancer_and_member(impl, make_httpd, backends):
-    """§6.4, §6.5, §8.35-37: the page lists every balancer and member with
+    """The page lists every balancer and member with
     the table headers (HC columns included), section texts, nonce links;
     without a Referer the same list but no form and no parameters; the XML
     (behind the Referer) lists the same and agrees with the page."""
@@ -532,7 +533,8 @@ def test_page_lists_every_balancer_and_member(impl, make_httpd, backends):
     assert r.status_code == 200 and r.headers["Content-Type"].startswith(
         "text/html"), r.headers
 
-    # XML: same balancers, members, nonce; order of §6.5; agrees with page
+    # XML: same balancers, members, nonce; elements in stock's order
+    # (XML_*_ORDER); agrees with page
     x = m.xml()
     assert list(x) == ["balancer://one", "balancer://two"]
     for name in ("one", "two"):
@@ -559,7 +561,7 @@ def test_page_lists_every_balancer_and_member(impl, make_httpd, backends):
 # 2. load factor, route, redirect, lbset through the form
 # --------------------------------------------------------------------------
 def test_member_fields_change_the_traffic(impl, make_httpd, backends):
-    """§6.2, §8.38: w_lf=3 turns a 1:1 split into 3:1; a new route is
+    """w_lf=3 turns a 1:1 split into 3:1; a new route is
     what sticky requests follow; w_ls=1 moves a member behind lbset 0;
     redirect is shown on page and XML."""
     a, b = backends.start_many("a", "b")
@@ -599,7 +601,7 @@ def test_member_fields_change_the_traffic(impl, make_httpd, backends):
 # 3. status flags
 # --------------------------------------------------------------------------
 def test_status_flags_take_effect(impl, make_httpd, backends):
-    """§6.2, §2.5, §8.38: Disabled and Stopped take a member out and back;
+    """Disabled and Stopped take a member out and back;
     Draining keeps only its sticky sessions; a Hot Standby gets traffic
     only once the regular member is unusable.  The status column shows
     each flag (Dis, Stop, Drn, Stby)."""
@@ -651,7 +653,7 @@ def test_status_flags_take_effect(impl, make_httpd, backends):
 # --------------------------------------------------------------------------
 def test_growth_adds_a_member_that_takes_traffic(impl, make_httpd,
                                                  backends):
-    """§6.3, §8.42: with growth=1 `b_nwrkr` + `b_wyes=1` adds a member
+    """With growth=1 `b_nwrkr` + `b_wyes=1` adds a member
     that starts Disabled; enabled, it serves from every child; a second
     addition (no free slot) and one to a balancer without growth are
     refused with 400; without b_wyes=1 nothing is added."""
@@ -707,7 +709,7 @@ EVIL = {"w_lf": "5", "w_wr": "evil", "w_rr": "evil", "w_ls": "1",
 
 
 def test_gates_change_nothing(impl, make_httpd, backends):
-    """§6.1, §8.36, §8.39: a wrong, empty or missing nonce, a missing or
+    """A wrong, empty or missing nonce, a missing or
     foreign Referer, and a GET carrying the edit fields change nothing
     (member fields, balancer fields, member addition) and still answer
     200; the same POST with nonce and Referer does change it."""
@@ -747,7 +749,7 @@ def test_gates_change_nothing(impl, make_httpd, backends):
         r = requests.get(m.url, params=data, headers=m.ref, timeout=H.TIMEOUT)
         assert r.status_code == 200, r.status_code
         assert snapshot(m.page(), "s") == base, "GET " + str(data)
-    # other methods are not the manager's (§6.1: declined)
+    # other methods are not the manager's: it declines them
     for method in ("PUT", "DELETE", "PATCH"):
         for data in (wdata, bdata):
             requests.request(method, m.url, data=data, headers=m.ref,
@@ -768,7 +770,7 @@ def test_gates_change_nothing(impl, make_httpd, backends):
 
 
 def test_nonce_none_and_fixed_nonce(impl, make_httpd, backends):
-    """§6.1: `nonce=None` empties the nonce, and then no change is ever
+    """`nonce=None` empties the nonce, and then no change is ever
     applied, whatever nonce is sent; a fixed `nonce=` value is the one in
     the links and the one that works."""
     a, b = backends.start_many("a", "b")
@@ -796,7 +798,7 @@ def test_nonce_none_and_fixed_nonce(impl, make_httpd, backends):
 # 6. escaping
 # --------------------------------------------------------------------------
 def test_script_in_route_is_escaped(impl, make_httpd, backends):
-    """§6.4: routes and redirects, from httpd.conf or from the form, are
+    """Routes and redirects, from httpd.conf or from the form, are
     HTML-escaped in the table and in the form's value attributes, and
     XML-escaped in the XML."""
     a, b = backends.start_many("a", "b")
@@ -852,7 +854,7 @@ def test_script_in_member_name(impl, make_httpd, backends):
 # 7. balancer settings
 # --------------------------------------------------------------------------
 def test_balancer_settings(impl, make_httpd, backends):
-    """§6.3, §8.40, §8.41: b_ss round-trips as COOKIE|param and steers
+    """b_ss round-trips as COOKIE|param and steers
     sticky traffic, `-` removes it; b_sforce=1 makes a sticky request to a
     disabled member fail (503) instead of failing over; b_lbm, b_tmo and
     b_max are shown on the page and in the XML."""
@@ -930,7 +932,7 @@ def test_balancer_settings(impl, make_httpd, backends):
 
 def test_vhost_without_proxy_config_shares_the_manager(impl, make_httpd,
                                                       backends):
-    """§1.9, §8.45: a name-based vhost with no proxy directive of its own
+    """A name-based vhost with no proxy directive of its own
     shows the same balancers, sname and nonce in its own manager, and an
     edit made there (Referer naming that vhost) is the shared state."""
     a, b = backends.start_many("a", "b")
@@ -977,7 +979,7 @@ def test_vhost_without_proxy_config_shares_the_manager(impl, make_httpd,
 @pytest.mark.parametrize("persist", [False, True], ids=["persist-off",
                                                         "persist-on"])
 def test_changes_across_graceful(persist, impl, make_httpd, backends):
-    """§1.8, §6.6, §8.43: with BalancerPersist Off a graceful restart
+    """With BalancerPersist Off a graceful restart
     drops every manager change (factor, route, flags, added member) and
     makes a new nonce; with On all of them, and the nonce, survive, and
     the .persist files are written in DefaultRuntimeDir."""

@@ -1,4 +1,4 @@
-"""balancer-manager in a real browser (contract §6.4, §8.35, §8.38).
+"""balancer-manager in a real browser.
 
 Headless Debian chromium, driven by Debian's python3-selenium through
 chromium-driver (packages chromium, chromium-driver, python3-selenium in

@@ -1,4 +1,4 @@
-"""Sticky sessions (contract §3, §8.8-11, §8.13, §8.16)."""
+"""Sticky sessions."""
 import collections
 
 import lbxharness as H
@@ -146,7 +146,7 @@ def test_stickysessionsep_off_honours_plain_value(impl, make_httpd,
 
 def test_multi_dot_value_uses_text_after_first_dot(impl, make_httpd,
                                                    backends):
-    """'a.b.r1' -> route 'b.r1', which matches nobody (contract §3.3)."""
+    """'a.b.r1' -> route 'b.r1', which matches nobody."""
     h = start(impl, make_httpd, backends)
     r, e = h.get_logged("/app/x", headers={"Cookie": "ROUTEID=a.b.r1"})
     assert r.status_code == 200
@@ -214,7 +214,7 @@ def test_mod_headers_routeid_recipe(impl, make_httpd, backends):
 def test_redirect_of_unusable_routed_member(impl, make_httpd, backends):
     """route=r1 redirect=r3 on a disabled member: its sessions go to the
     r3 member with ROUTE_CHANGED=1; requests without a session never use
-    redirect (§3.4, §8.14)."""
+    redirect."""
     a, b, c = backends.start_many("a", "b", "c")
     h = make_httpd(impl, """
 <Proxy balancer://rd>
@@ -231,7 +231,7 @@ ProxyPass /rd balancer://rd
     assert e["BALANCER_SESSION_ROUTE"] == "r1"
     assert e["BALANCER_ROUTE_CHANGED"] == "1"
     # Sessionless requests are balanced over b and c only.  The 9 sticky
-    # hits on c ran the default sticky accounting (§2.2 step 5: every
+    # hits on c ran the default sticky accounting (on each hit every
     # usable member += lbfactor, the chosen one -= the sum), leaving
     # b at +900 and c at -900, so byrequests now favours b.
     assert hits(h, "/rd/x", n=4) == {"b": 4}

@@ -1,5 +1,5 @@
 """Sticky-value extraction quirks that stock 2.4.71 shows and mod_lbx must
-keep by default (contract §3.2, §3.3, §7.3 items 1-3).
+keep by default.
 
 All cases run against one server per impl; every mismatch is collected so
 one run shows the whole table."""
@@ -34,7 +34,7 @@ CASES = [
      BALANCED, "ROUTEID", "r1 "),
     # Observed: httpd merges repeated Cookie headers into one, joined by
     # ", ", before the balancer looks, so a route in a second Cookie
-    # header IS honoured (contract §3.2/§7.3.3 say "first header only").
+    # header IS honoured, although the balancer reads only the first one.
     ("cookie-in-second-header", "/q/x",
      [("Cookie", "o=1"), ("Cookie", "ROUTEID=x.r2")], "b", "ROUTEID", "r2"),
 ]

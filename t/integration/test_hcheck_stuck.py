@@ -1,5 +1,5 @@
-"""A backend that accepts health checks and never answers (contract §5.4:
-checks honour the member's timeout).  Regression tests for two mod_lbx bugs
+"""A backend that accepts health checks and never answers (checks honour
+the member's timeout).  Regression tests for two mod_lbx bugs
 found in review: such a check held its thread past the timeout, and a child
 exiting with a check in flight deadlocked on graceful restart."""
 import socket

@@ -1,5 +1,4 @@
-"""bytraffic and bybusyness (contract §4.3, §4.4, §7.2; acceptance §8.6,
-§8.7).
+"""bytraffic and bybusyness.
 
 The distribution scenarios compare against stock in the same test: the
 ``[stock]`` variant runs the scenario on stock alone (the reference, with the
@@ -142,8 +141,8 @@ def busy_run(which, make_httpd, fast, slow):
 # before TCP_NODELAY, also under a CPU hog).  The absolute bound is 0.30, 5x
 # the measurement, and lbx must be within 15 percentage points of stock's
 # share measured a few seconds earlier on the same box.  byrequests,
-# the control, splits 40/40 except for stock's unlocked cross-child lbstatus
-# updates (§7.2): +-0.15.
+# the control, splits 40/40 except for stock's lbstatus updates, which the
+# two children make to shared memory without a lock: +-0.15.
 BUSY_SLOW_MAX = 0.30
 BUSY_TOLERANCE = 0.15
 CONTROL_TOLERANCE = 0.15
@@ -169,7 +168,7 @@ def test_bybusyness_avoids_the_slow_member(impl, make_httpd, backends):
 
 
 # --------------------------------------------------------------------------
-# busy returns to 0 (§7.2)
+# busy returns to 0
 # --------------------------------------------------------------------------
 def test_busy_back_to_zero_after_failures_and_aborts(impl, make_httpd,
                                                      backends):

@@ -1,5 +1,5 @@
-"""Third-party lbmethod providers (contract §1.10, §8.48) and the
-startup refusals for missing dependencies (§1.4).
+"""Third-party lbmethod providers and the startup refusals for missing
+dependencies.
 Co-loading with stock modules: test_lifecycle.py."""
 import collections
 import shutil

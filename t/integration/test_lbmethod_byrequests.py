@@ -1,4 +1,4 @@
-"""byrequests: weighted shares and the exact schedule (contract §4.2, §8.5)."""
+"""byrequests: weighted shares and the exact schedule."""
 import collections
 
 import requests

@@ -1,4 +1,4 @@
-"""The six BALANCER_* variables, by value (contract §2.11, §8.12)."""
+"""The six BALANCER_* variables, by value."""
 import lbxharness as H
 from lbxharness import member
 
@@ -91,7 +91,7 @@ def test_member_url_with_path(impl, make_httpd, backends):
 
 def test_empty_route_after_separator(impl, make_httpd, backends):
     """'abc.' carries an empty route: balanced normally, but the session
-    variables are set (SESSION_ROUTE empty) -- stock quirk, contract §3.4."""
+    variables are set (SESSION_ROUTE empty) -- a stock quirk mod_lbx keeps."""
     a, b = backends.start_many("a", "b")
     h = make_httpd(impl, env_body(a, b))
     r, e = h.get_logged("/env/x", headers={"Cookie": "ROUTEID=abc."})
@@ -104,7 +104,7 @@ def test_empty_route_after_separator(impl, make_httpd, backends):
 def test_values_after_failover(impl, make_httpd, backends):
     """Sticky route to a dead member, no nofailover: the request fails over,
     the worker variables name the member that served, the session ones keep
-    the client's route, ROUTE_CHANGED=1 (contract §2.2 step 10, §8.16)."""
+    the client's route, ROUTE_CHANGED=1."""
     a, b = backends.start_many("a", "b")
     h = make_httpd(impl, env_body(a, b))
     a.kill()

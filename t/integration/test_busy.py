@@ -1,4 +1,4 @@
-"""busy survives a child that dies mid-request (contract §7.2; issue 3).
+"""busy survives a child that dies mid-request.
 
 Stock increments a member's busy when a request picks it and decrements it
 when the request ends, so a child killed in between leaves the member busy

@@ -1,5 +1,4 @@
-"""Recovery, waiting and error marking on the request path (contract §2.4,
-§2.6, §2.8-§2.10; acceptance §8.23, §8.24, §8.26, §8.28, §8.50)."""
+"""Recovery, waiting and error marking on the request path."""
 import concurrent.futures
 import time
 

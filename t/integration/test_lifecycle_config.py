@@ -1,6 +1,5 @@
 """Server-level configuration mod_lbx must live with: the stock mutex type,
-BalancerGrowth, BalancerInherit and vhosts (contract §1.3, §1.4, §1.9;
-acceptance §8.1, §8.2)."""
+BalancerGrowth, BalancerInherit and vhosts."""
 import lbxharness as H
 from lbxharness import member
 

@@ -1,4 +1,4 @@
-"""Failover, error states and recovery (contract §2.3-2.9, §8.15, §8.21-27)."""
+"""Failover, error states and recovery."""
 import collections
 import re
 import time
@@ -9,8 +9,8 @@ from lbxharness import member
 # mod_proxy's own message (stays stock with mod_lbx).
 CONNECT_ERR = r"AH00959: ap_proxy_connect_backend disabling worker for " \
               r"\(127\.0\.0\.1:%d\)"
-# Balancer messages: the wording is part of the contract (§2.13); the AH
-# number may differ in mod_lbx, so match the text.
+# Balancer messages: mod_lbx keeps stock's wording; the AH number may
+# differ in mod_lbx (LBXnnnnn), so match the text.
 FAILONSTATUS = r"Forcing worker \(%s\) into error state due to status " \
                r"code 503 matching 'failonstatus' balancer parameter"
 ROUTE_ERR = r"All workers are in error state for route \(%s\)"
@@ -119,7 +119,7 @@ def test_nofailover_sticky_to_dead_member(impl, make_httpd, backends):
     h.wait_error_log(ROUTE_ERR % "r1", count=3)
     # 1st request: attempt 1 picked a (connect fails), attempt 2 refused the
     # route: the variables of attempt 1 remain.  Later requests fail at the
-    # first selection: nothing is set (§2.11).
+    # first selection: nothing is set.
     e = entries[0]
     assert (e["BALANCER_NAME"], e["BALANCER_WORKER_NAME"],
             e["BALANCER_SESSION_STICKY"], e["BALANCER_SESSION_ROUTE"]) == \
@@ -157,7 +157,7 @@ def test_nofailover_sticky_to_disabled_member(impl, make_httpd, backends):
 def test_all_members_down(impl, make_httpd, backends):
     """All backends dead: 503.  forcerecovery (default On) retries the
     errored members at once on the next request despite retry=60;
-    forcerecovery=Off answers 503 without trying them (§2.4, §8.23)."""
+    forcerecovery=Off answers 503 without trying them."""
     a, b = backends.start_many("a", "b")
     h = make_httpd(impl, """
 <Proxy balancer://down>
@@ -218,7 +218,7 @@ ProxyPass /dist balancer://dist
         # no selection happened: no balancer variables at all
         assert all(e[v] == "-" for v in H.BALANCER_VARS), e
     h.wait_error_log(ALL_ERR % "balancer://dis", count=3)
-    # balancer timeout: wait ~1 s for a usable member, then 503 (§2.6)
+    # balancer timeout: wait ~1 s for a usable member, then 503
     t0 = time.monotonic()
     r = h.get("/dist/x")
     took = time.monotonic() - t0
@@ -231,7 +231,7 @@ def test_maxattempts_default_is_members_minus_one(impl, make_httpd,
                                                   backends):
     """Two dead members ahead of a live one: the default maxattempts
     (members - 1 = 2, set in child_init) reaches the third member; an
-    explicit maxattempts=1 gives up after one failover (§1.7, §2.8)."""
+    explicit maxattempts=1 gives up after one failover."""
     a, b, c = backends.start_many("a", "b", "c")
     h = make_httpd(impl, """
 <Proxy balancer://dflt>
@@ -263,7 +263,7 @@ ProxyPass /one balancer://one
 
 def test_ignore_errors_member_never_fails_over(impl, make_httpd, backends):
     """+I member with a dead backend: its requests get 503 (no failover)
-    and it never shows Err (§2.8, §8.26)."""
+    and it never shows Err."""
     a, b = backends.start_many("a", "b")
     h = make_httpd(impl, """
 ProxyStatus On
@@ -286,7 +286,7 @@ ProxyPass /ign balancer://ign
 def test_failontimeout(impl, make_httpd, backends):
     """failontimeout=On: a member whose status line times out goes to Err
     (stock AH02460).  The client gets mod_proxy_http's answer to the timeout,
-    502 on 2.4.71 (observed), and the request is not retried (§2.9, §8.28)."""
+    502 on 2.4.71 (observed), and the request is not retried."""
     a, b = backends.start_many("a", "b")
     h = make_httpd(impl, """
 ProxyStatus On

@@ -1,5 +1,5 @@
-"""BalancerPersist files are interchangeable between stock and mod_lbx
-(contract §1.6, §1.8, §8.43-44): same slotmem names, same record sizes."""
+"""BalancerPersist files are interchangeable between stock and mod_lbx:
+same slotmem names, same record sizes."""
 import shutil
 
 import pytest

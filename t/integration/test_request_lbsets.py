@@ -1,5 +1,4 @@
-"""Hot standby (+H), draining (+N), hot spares (+R) and lbsets
-(contract §2.5, §3.4, §8.17-20)."""
+"""Hot standby (+H), draining (+N), hot spares (+R) and lbsets."""
 import collections
 
 import lbxharness as H
@@ -131,7 +130,7 @@ ProxyPass /lssb balancer://lssb
 
 def test_sticky_routes_ignore_lbset_and_standby(impl, make_httpd, backends):
     """Sticky routing looks at every member: a route may name a member of a
-    higher lbset or a hot standby while lbset 0 is healthy (§3.4)."""
+    higher lbset or a hot standby while lbset 0 is healthy."""
     a, b, s = backends.start_many("a", "b", "s")
     h = make_httpd(impl, """
 <Proxy balancer://sr>

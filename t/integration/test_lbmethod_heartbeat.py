@@ -1,4 +1,4 @@
-"""lbmethod=heartbeat (contract §4.5; acceptance §8.47).
+"""lbmethod=heartbeat.
 
 test_heartbeat_file_*: the balancer reads a HeartbeatStorage file the test
 writes.  Members are configured by IP literal and told apart by IP only
@@ -13,11 +13,11 @@ multicasting to a front end with mod_heartmonitor, inside network
 namespaces the test creates (hbutil.Lab).
 
 Tolerances: heartbeat picks at random (ap_random_pick) in proportion to
-`ready`, so every share is checked against the contract's exact
-probability with 4 standard deviations of a binomial share over the number
-of requests (about 1 in 15000 per assertion to fail by chance), and lbx
-against stock with 4 standard deviations of the difference of two such
-shares.
+`ready`, so every share is checked against the exact probability of
+stock's pick (p_first: ready_a / (ready_a + ready_b + 1)) with 4 standard
+deviations of a binomial share over the number of requests (about 1 in
+15000 per assertion to fail by chance), and lbx against stock with 4
+standard deviations of the difference of two such shares.
 """
 import grp
 import os
