@@ -30,17 +30,17 @@
 #include "apr_shm.h"
 #include "ap_mpm.h"
 
-#include "mod_lbx.h"
+#include "busy.h"
 
 APLOG_USE_MODULE(lbx);
 
 struct busy_entry {
-    proxy_worker_shared *key;   /* NULL = free */
+    proxy_worker_shared *key; /* NULL = free */
     apr_uint32_t count;
 };
 
 struct busy_row {
-    pid_t pid;                  /* 0 = free */
+    pid_t pid; /* 0 = free */
 };
 
 static apr_shm_t *busy_shm;
@@ -78,8 +78,8 @@ apr_status_t lbx_busy_create(apr_pool_t *pconf, apr_size_t members)
     busy_rows = limit > 0 ? (apr_size_t)limit : 1;
     /* Twice the members keeps probe chains short. */
     busy_width = members * 2;
-    busy_row_size = APR_ALIGN(BUSY_HDR + busy_width * sizeof(struct busy_entry),
-                              BUSY_HDR);
+    busy_row_size =
+        APR_ALIGN(BUSY_HDR + busy_width * sizeof(struct busy_entry), BUSY_HDR);
     rv = apr_shm_create(&busy_shm, busy_rows * busy_row_size, NULL, pconf);
     if (rv != APR_SUCCESS) {
         busy_shm = NULL;
@@ -96,10 +96,9 @@ static void busy_decrement(proxy_worker_shared *ws, apr_size_t by)
 
     /* Never below 0. */
     while (cur > 0
-           && !__atomic_compare_exchange_n(&ws->busy, &cur,
-                                           cur > by ? cur - by : 0, 1,
-                                           __ATOMIC_RELAXED,
-                                           __ATOMIC_RELAXED)) {
+           && !__atomic_compare_exchange_n(
+               &ws->busy, &cur, cur > by ? cur - by : 0, 1, __ATOMIC_RELAXED,
+               __ATOMIC_RELAXED)) {
     }
 }
 
@@ -119,10 +118,12 @@ static void repair_row(struct busy_row *row, server_rec *s, pid_t dead)
         e[i].key = NULL;
     }
     if (total) {
-        ap_log_error(APLOG_MARK, APLOG_NOTICE, 0, s, LBXLOGNO(20010)
-                     "child %ld ended with %" APR_SIZE_T_FMT " requests in "
-                     "flight; gave them back to the members' busy counts",
-                     (long)dead, total);
+        ap_log_error(
+            APLOG_MARK, APLOG_NOTICE, 0, s,
+            LBXLOGNO(
+                20010) "child %ld ended with %" APR_SIZE_T_FMT " requests in "
+                       "flight; gave them back to the members' busy counts",
+            (long)dead, total);
     }
     lbx_atomic_store(&row->pid, 0);
 }
@@ -151,9 +152,8 @@ void lbx_busy_child_init(apr_pool_t *pchild, server_rec *s)
         pid_t owner = lbx_atomic_load(&row->pid);
 
         if (owner != 0 && kill(owner, 0) != 0 && errno == ESRCH
-            && __atomic_compare_exchange_n(&row->pid, &owner, me, 0,
-                                           __ATOMIC_ACQ_REL,
-                                           __ATOMIC_RELAXED)) {
+            && __atomic_compare_exchange_n(
+                &row->pid, &owner, me, 0, __ATOMIC_ACQ_REL, __ATOMIC_RELAXED)) {
             repair_row(row, s, owner);
         }
     }
@@ -167,10 +167,12 @@ void lbx_busy_child_init(apr_pool_t *pchild, server_rec *s)
         }
     }
     if (!my_row) {
-        ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s, LBXLOGNO(20011)
-                     "no free busy-tracking row for child %ld; its requests "
-                     "in flight are counted but not repaired if it dies",
-                     (long)me);
+        ap_log_error(
+            APLOG_MARK, APLOG_WARNING, 0, s,
+            LBXLOGNO(
+                20011) "no free busy-tracking row for child %ld; its requests "
+                       "in flight are counted but not repaired if it dies",
+            (long)me);
         return;
     }
     apr_pool_cleanup_register(pchild, my_row, release_row,
@@ -199,8 +201,7 @@ static apr_uint32_t *my_counter(proxy_worker_shared *ws)
         if (key == NULL) {
             proxy_worker_shared *expected = NULL;
             if (__atomic_compare_exchange_n(&slot->key, &expected, ws, 0,
-                                            __ATOMIC_ACQ_REL,
-                                            __ATOMIC_RELAXED)
+                                            __ATOMIC_ACQ_REL, __ATOMIC_RELAXED)
                 || expected == ws) {
                 return &slot->count;
             }
@@ -221,8 +222,8 @@ static apr_status_t busy_release(void *data)
     if (hold->counter) {
         apr_uint32_t cur = lbx_atomic_load(hold->counter);
         while (cur > 0
-               && !__atomic_compare_exchange_n(hold->counter, &cur, cur - 1,
-                                               1, __ATOMIC_RELAXED,
+               && !__atomic_compare_exchange_n(hold->counter, &cur, cur - 1, 1,
+                                               __ATOMIC_RELAXED,
                                                __ATOMIC_RELAXED)) {
         }
     }

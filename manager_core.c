@@ -6,24 +6,11 @@
 #include "manager_core.h"
 #include "lbx_text.h"
 
-/* %XX-decode in place.  Invalid escapes and %00 stay as they are: a NUL
- * would silently cut the value short. */
+/* %XX-decode a C string in place.  Invalid escapes and %00 stay as they
+ * are: a NUL would silently cut the value short. */
 static void unescape(char *s)
 {
-    char *out = s;
-
-    while (*s) {
-        int hi, lo;
-        if (s[0] == '%' && (hi = lbx_hexval(s[1])) >= 0
-            && (lo = lbx_hexval(s[2])) >= 0 && (hi | lo) != 0) {
-            *out++ = (char)(hi * 16 + lo);
-            s += 3;
-        }
-        else {
-            *out++ = *s++;
-        }
-    }
-    *out = '\0';
+    s[lbx_pct_decode(s, strlen(s), s)] = '\0';
 }
 
 int lbx_mgr_parse_form(char *buf, struct lbx_mgr_param *out, int max)
@@ -103,31 +90,19 @@ int lbx_mgr_secret_eq(const char *a, const char *b)
     return diff == 0;
 }
 
-/* Whole string is an integer in [lo, hi]. */
+/* Whole string is an integer in [lo, hi], optionally after one '-'.
+ * Magnitudes above 10^9 are refused whatever the range, so the value
+ * always fits an int. */
 static int parse_int(const char *s, long lo, long hi, int *out)
 {
-    long v = 0;
-    int neg = 0;
+    uint64_t mag;
+    long v;
+    int neg = *s == '-';
 
-    if (*s == '-') {
-        neg = 1;
-        s++;
-    }
-    if (!*s) {
+    if (lbx_parse_uint(s + neg, strlen(s + neg), 1000000000u, &mag)) {
         return -1;
     }
-    for (; *s; s++) {
-        if (*s < '0' || *s > '9') {
-            return -1;
-        }
-        v = v * 10 + (*s - '0');
-        if (v > 1000000000L) {
-            return -1;
-        }
-    }
-    if (neg) {
-        v = -v;
-    }
+    v = neg ? -(long)mag : (long)mag;
     if (v < lo || v > hi) {
         return -1;
     }
@@ -138,16 +113,15 @@ static int parse_int(const char *s, long lo, long hi, int *out)
 /* A decimal like "1", "2.5", "0.75": value x100, truncated as stock. */
 static int parse_factor(const char *s, int *x100)
 {
-    long whole = 0, frac = 0;
-    int digits = 0, fdigits = 0;
+    size_t digits = strspn(s, "0123456789");
+    uint64_t whole = 0;
+    long frac = 0;
+    int fdigits = 0;
 
-    for (; *s >= '0' && *s <= '9'; s++) {
-        whole = whole * 10 + (*s - '0');
-        if (whole > 1000000L) {
-            return -1;
-        }
-        digits++;
+    if (digits && lbx_parse_uint(s, digits, 1000000u, &whole)) {
+        return -1;
     }
+    s += digits;
     if (*s == '.') {
         for (s++; *s >= '0' && *s <= '9'; s++) {
             if (fdigits < 2) {
@@ -162,43 +136,37 @@ static int parse_factor(const char *s, int *x100)
     if (*s || (!digits && !fdigits)) {
         return -1;
     }
-    *x100 = (int)(whole * 100 + frac);
+    *x100 = (int)((long)whole * 100 + frac);
     return 0;
 }
 
 int lbx_mgr_parse_time(const char *s, const char *unit_default, int64_t *us)
 {
-    int64_t v = 0;
-    const char *unit;
-    int digits = 0;
+    static const struct {
+        const char *name;
+        uint64_t us;
+    } units[] = { { "ms", 1000u },
+                  { "s", 1000000u },
+                  { "mi", 60000000u },
+                  { "hr", 3600000000u } };
+    size_t digits = strspn(s, "0123456789"), i;
+    const char *unit = s[digits] ? s + digits : unit_default;
+    uint64_t v, max = 100000000000u;
 
-    for (; *s >= '0' && *s <= '9'; s++) {
-        v = v * 10 + (*s - '0');
-        if (v > 100000000000LL) {
-            return -1;
+    for (i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
+        if (strcmp(unit, units[i].name) == 0) {
+            /* The product must fit an int64_t: 10^11 hours would not. */
+            if (max > INT64_MAX / units[i].us) {
+                max = INT64_MAX / units[i].us;
+            }
+            if (lbx_parse_uint(s, digits, max, &v)) {
+                return -1;
+            }
+            *us = (int64_t)(v * units[i].us);
+            return 0;
         }
-        digits++;
     }
-    if (!digits) {
-        return -1;
-    }
-    unit = *s ? s : unit_default;
-    if (!strcmp(unit, "ms")) {
-        *us = v * 1000;
-    }
-    else if (!strcmp(unit, "s")) {
-        *us = v * 1000000;
-    }
-    else if (!strcmp(unit, "mi")) {
-        *us = v * 60 * 1000000;
-    }
-    else if (!strcmp(unit, "hr")) {
-        *us = v * 3600 * 1000000;
-    }
-    else {
-        return -1;
-    }
-    return 0;
+    return -1;
 }
 
 static const char *bad(char *errbuf, size_t errlen, const char *key,
@@ -223,12 +191,107 @@ static const char *text_field(const char *key, const char *val, char *dst,
     return NULL;
 }
 
-const char *lbx_mgr_worker_edit(const struct lbx_mgr_param *p, int n,
-                                struct lbx_mgr_worker_edit *e,
-                                char *errbuf, size_t errlen)
+/* A text parameter `key`, when present, into dst (room for size); sets
+ * `bit` in *set.  NULL or the message. */
+static const char *text_param(const struct lbx_mgr_param *p, int n,
+                              const char *key, char *dst, size_t size,
+                              unsigned bit, unsigned *set, char *errbuf,
+                              size_t errlen)
+{
+    const char *v = lbx_mgr_get(p, n, key);
+
+    if (!v) {
+        return NULL;
+    }
+    *set |= bit;
+    return text_field(key, v, dst, size, errbuf, errlen);
+}
+
+/* An integer parameter `key` in [lo, hi], when present, into *out; sets
+ * `bit` in *set.  NULL or the message, naming the range as `why`. */
+static const char *int_param(const struct lbx_mgr_param *p, int n,
+                             const char *key, long lo, long hi, int *out,
+                             unsigned bit, unsigned *set, const char *why,
+                             char *errbuf, size_t errlen)
+{
+    const char *v = lbx_mgr_get(p, n, key);
+
+    if (!v) {
+        return NULL;
+    }
+    if (parse_int(v, lo, hi, out)) {
+        return bad(errbuf, errlen, key, v, why);
+    }
+    *set |= bit;
+    return NULL;
+}
+
+/* The w_status_<flag> parameters, each 1 to set or 0 to clear. */
+static const char *flag_params(const struct lbx_mgr_param *p, int n,
+                               struct lbx_mgr_worker_edit *e, char *errbuf,
+                               size_t errlen)
+{
+    int i;
+
+    for (i = 0; i < 7; i++) {
+        char key[] = "w_status_X";
+        const char *v;
+        int on;
+        key[9] = LBX_MGR_FLAGS[i];
+        if ((v = lbx_mgr_get(p, n, key))) {
+            if (parse_int(v, -1000000, 1000000, &on)) {
+                return bad(errbuf, errlen, key, v, "1 to set, 0 to clear");
+            }
+            e->flag[i] = on != 0;
+        }
+    }
+    return NULL;
+}
+
+/* The health-check parameters.  Ranges are the configuration's, so a form
+ * showing a configured value can always be sent back unchanged. */
+static const char *hc_params(const struct lbx_mgr_param *p, int n,
+                             struct lbx_mgr_worker_edit *e, char *errbuf,
+                             size_t errlen)
 {
     const char *v, *err;
-    int i;
+
+    if ((v = lbx_mgr_get(p, n, "w_hi"))) {
+        if (lbx_mgr_parse_time(v, "ms", &e->interval_us)
+            || e->interval_us < LBX_HC_INTERVAL_MIN_MS * 1000) {
+            char why[40];
+            snprintf(why, sizeof(why), "an interval of %dms or more",
+                     LBX_HC_INTERVAL_MIN_MS);
+            return bad(errbuf, errlen, "w_hi", v, why);
+        }
+        e->set |= LBX_MW_INTERVAL;
+    }
+    if ((err = int_param(p, n, "w_hp", 0, LBX_HC_COUNT_MAX, &e->passes,
+                         LBX_MW_PASSES, &e->set, "a number of passes >= 0",
+                         errbuf, errlen))
+        || (err = int_param(p, n, "w_hf", 0, LBX_HC_COUNT_MAX, &e->fails,
+                            LBX_MW_FAILS, &e->set, "a number of fails >= 0",
+                            errbuf, errlen))) {
+        return err;
+    }
+    if ((v = lbx_mgr_get(p, n, "w_hm")) && !*v) {
+        return bad(errbuf, errlen, "w_hm", v, "a method");
+    }
+    if ((err = text_param(p, n, "w_hm", e->method, sizeof(e->method),
+                          LBX_MW_METHOD, &e->set, errbuf, errlen))
+        || (err = text_param(p, n, "w_hu", e->hcuri, sizeof(e->hcuri),
+                             LBX_MW_HCURI, &e->set, errbuf, errlen))) {
+        return err;
+    }
+    return text_param(p, n, "w_he", e->hcexpr, sizeof(e->hcexpr), LBX_MW_HCEXPR,
+                      &e->set, errbuf, errlen);
+}
+
+const char *lbx_mgr_worker_edit(const struct lbx_mgr_param *p, int n,
+                                struct lbx_mgr_worker_edit *e, char *errbuf,
+                                size_t errlen)
+{
+    const char *v, *err;
 
     memset(e, 0, sizeof(*e));
     memset(e->flag, -1, sizeof(e->flag));
@@ -239,79 +302,15 @@ const char *lbx_mgr_worker_edit(const struct lbx_mgr_param *p, int n,
         }
         e->set |= LBX_MW_LBFACTOR;
     }
-    if ((v = lbx_mgr_get(p, n, "w_wr"))) {
-        if ((err = text_field("w_wr", v, e->route, sizeof(e->route), errbuf,
-                              errlen))) {
-            return err;
-        }
-        e->set |= LBX_MW_ROUTE;
-    }
-    if ((v = lbx_mgr_get(p, n, "w_rr"))) {
-        if ((err = text_field("w_rr", v, e->redirect, sizeof(e->redirect),
-                              errbuf, errlen))) {
-            return err;
-        }
-        e->set |= LBX_MW_REDIRECT;
-    }
-    for (i = 0; i < 7; i++) {
-        char key[] = "w_status_X";
-        int on;
-        key[9] = LBX_MGR_FLAGS[i];
-        if ((v = lbx_mgr_get(p, n, key))) {
-            if (parse_int(v, -1000000, 1000000, &on)) {
-                return bad(errbuf, errlen, key, v, "1 to set, 0 to clear");
-            }
-            e->flag[i] = on != 0;
-        }
-    }
-    if ((v = lbx_mgr_get(p, n, "w_ls"))) {
-        if (parse_int(v, 0, 99, &e->lbset)) {
-            return bad(errbuf, errlen, "w_ls", v, "an lbset 0 to 99");
-        }
-        e->set |= LBX_MW_LBSET;
-    }
-    if ((v = lbx_mgr_get(p, n, "w_hi"))) {
-        if (lbx_mgr_parse_time(v, "ms", &e->interval_us)
-            || e->interval_us < 100000) {
-            return bad(errbuf, errlen, "w_hi", v, "an interval of 100ms or "
-                       "more");
-        }
-        e->set |= LBX_MW_INTERVAL;
-    }
-    /* Ranges are the configuration's, so a form showing a configured value
-     * can always be sent back unchanged. */
-    if ((v = lbx_mgr_get(p, n, "w_hp"))) {
-        if (parse_int(v, 0, 1000000, &e->passes)) {
-            return bad(errbuf, errlen, "w_hp", v, "a number of passes >= 0");
-        }
-        e->set |= LBX_MW_PASSES;
-    }
-    if ((v = lbx_mgr_get(p, n, "w_hf"))) {
-        if (parse_int(v, 0, 1000000, &e->fails)) {
-            return bad(errbuf, errlen, "w_hf", v, "a number of fails >= 0");
-        }
-        e->set |= LBX_MW_FAILS;
-    }
-    if ((v = lbx_mgr_get(p, n, "w_hm"))) {
-        if (!*v || (err = text_field("w_hm", v, e->method, sizeof(e->method),
-                                     errbuf, errlen))) {
-            return *v ? err : bad(errbuf, errlen, "w_hm", v, "a method");
-        }
-        e->set |= LBX_MW_METHOD;
-    }
-    if ((v = lbx_mgr_get(p, n, "w_hu"))) {
-        if ((err = text_field("w_hu", v, e->hcuri, sizeof(e->hcuri), errbuf,
-                              errlen))) {
-            return err;
-        }
-        e->set |= LBX_MW_HCURI;
-    }
-    if ((v = lbx_mgr_get(p, n, "w_he"))) {
-        if ((err = text_field("w_he", v, e->hcexpr, sizeof(e->hcexpr), errbuf,
-                              errlen))) {
-            return err;
-        }
-        e->set |= LBX_MW_HCEXPR;
+    if ((err = text_param(p, n, "w_wr", e->route, sizeof(e->route),
+                          LBX_MW_ROUTE, &e->set, errbuf, errlen))
+        || (err = text_param(p, n, "w_rr", e->redirect, sizeof(e->redirect),
+                             LBX_MW_REDIRECT, &e->set, errbuf, errlen))
+        || (err = flag_params(p, n, e, errbuf, errlen))
+        || (err = int_param(p, n, "w_ls", 0, 99, &e->lbset, LBX_MW_LBSET,
+                            &e->set, "an lbset 0 to 99", errbuf, errlen))
+        || (err = hc_params(p, n, e, errbuf, errlen))) {
+        return err;
     }
     if ((v = lbx_mgr_get(p, n, "w_remove"))) {
         if (strcmp(v, "1") != 0) {
@@ -323,10 +322,10 @@ const char *lbx_mgr_worker_edit(const struct lbx_mgr_param *p, int n,
 }
 
 const char *lbx_mgr_balancer_edit(const struct lbx_mgr_param *p, int n,
-                                  struct lbx_mgr_balancer_edit *e,
-                                  char *errbuf, size_t errlen)
+                                  struct lbx_mgr_balancer_edit *e, char *errbuf,
+                                  size_t errlen)
 {
-    const char *v;
+    const char *v, *err;
 
     memset(e, 0, sizeof(*e));
     if ((v = lbx_mgr_get(p, n, "b_lbm"))) {
@@ -336,32 +335,26 @@ const char *lbx_mgr_balancer_edit(const struct lbx_mgr_param *p, int n,
         strcpy(e->lbmethod, v);
         e->set |= LBX_MB_LBMETHOD;
     }
-    if ((v = lbx_mgr_get(p, n, "b_tmo"))) {
-        if (parse_int(v, 0, 100000000, &e->timeout_s)) {
-            return bad(errbuf, errlen, "b_tmo", v, "seconds >= 0");
-        }
-        e->set |= LBX_MB_TIMEOUT;
+    if ((err =
+             int_param(p, n, "b_tmo", 0, 100000000, &e->timeout_s,
+                       LBX_MB_TIMEOUT, &e->set, "seconds >= 0", errbuf, errlen))
+        || (err = int_param(p, n, "b_max", 0, 1000000, &e->max_attempts,
+                            LBX_MB_MAXATTEMPTS, &e->set, "attempts >= 0",
+                            errbuf, errlen))
+        || (err = int_param(p, n, "b_sforce", -1000000, 1000000,
+                            &e->sticky_force, LBX_MB_STICKYFORCE, &e->set,
+                            "1 for On, 0 for Off", errbuf, errlen))) {
+        return err;
     }
-    if ((v = lbx_mgr_get(p, n, "b_max"))) {
-        if (parse_int(v, 0, 1000000, &e->max_attempts)) {
-            return bad(errbuf, errlen, "b_max", v, "attempts >= 0");
-        }
-        e->set |= LBX_MB_MAXATTEMPTS;
-    }
-    if ((v = lbx_mgr_get(p, n, "b_sforce"))) {
-        if (parse_int(v, -1000000, 1000000, &e->sticky_force)) {
-            return bad(errbuf, errlen, "b_sforce", v, "1 for On, 0 for Off");
-        }
-        e->sticky_force = e->sticky_force != 0;
-        e->set |= LBX_MB_STICKYFORCE;
-    }
+    e->sticky_force = e->sticky_force != 0;
     /* An empty b_ss changes nothing, as in stock; "-" removes stickiness. */
     if ((v = lbx_mgr_get(p, n, "b_ss")) && *v) {
         const char *bar = strchr(v, '|');
         size_t cookie_len = bar ? (size_t)(bar - v) : strlen(v);
         if (cookie_len >= sizeof(e->sticky)
             || (bar && strlen(bar + 1) >= sizeof(e->sticky_path))) {
-            return bad(errbuf, errlen, "b_ss", v, "names of at most 63 "
+            return bad(errbuf, errlen, "b_ss", v,
+                       "names of at most 63 "
                        "characters");
         }
         if (strcmp(v, "-") != 0) {

@@ -31,7 +31,7 @@ static size_t span_len(const char *s, size_t len)
 static int is_space(char c)
 {
     return c == ' ' || c == '\t' || c == '\n' || c == '\v' || c == '\f'
-           || c == '\r';
+        || c == '\r';
 }
 
 static int is_url_delim(char c, int scolon_delim)
@@ -56,8 +56,8 @@ static int find(const char *hay, size_t hay_len, size_t from,
     }
     last = hay_len - needle_len;
     while (from <= last) {
-        const char *p = memchr(hay + from, (unsigned char)needle[0],
-                               last - from + 1);
+        const char *p =
+            memchr(hay + from, (unsigned char)needle[0], last - from + 1);
 
         if (p == NULL) {
             return 0;
@@ -70,6 +70,32 @@ static int find(const char *hay, size_t hay_len, size_t from,
         from++;
     }
     return 0;
+}
+
+/* A name searched for in a haystack, both cut at their first NUL. */
+struct search {
+    const char *hay;
+    size_t len; /* of hay */
+    const char *name;
+    size_t nlen;
+    size_t from; /* where the next occurrence is looked for */
+};
+
+/* Returns 0 when the haystack or the name is missing. */
+static int search_init(struct search *s, const char *hay, size_t hay_len,
+                       const char *name, size_t name_len)
+{
+    s->hay = hay;
+    s->len = span_len(hay, hay_len);
+    s->name = name;
+    s->nlen = span_len(name, name_len);
+    s->from = 0;
+    return hay != NULL && name != NULL;
+}
+
+static int search_next(struct search *s, size_t *at)
+{
+    return find(s->hay, s->len, s->from, s->name, s->nlen, at);
 }
 
 static int found(struct lbx_span *out, const char *ptr, size_t len)
@@ -88,33 +114,32 @@ static int not_found(struct lbx_span *out)
     return 0;
 }
 
-int lbx_sticky_url_param(const char *url, size_t url_len,
-                         const char *name, size_t name_len,
-                         int scolon_delim, struct lbx_span *value)
+int lbx_sticky_url_param(const char *url, size_t url_len, const char *name,
+                         size_t name_len, int scolon_delim,
+                         struct lbx_span *value)
 {
-    size_t len = span_len(url, url_len);
-    size_t nlen = span_len(name, name_len);
-    size_t from = 0;
-    size_t at;
+    struct search s;
+    size_t len, at;
 
-    if (url == NULL || name == NULL) {
+    if (!search_init(&s, url, url_len, name, name_len)) {
         return not_found(value);
     }
-    while (find(url, len, from, name, nlen, &at)) {
-        size_t p = at + nlen;   /* the byte right after the name */
+    len = s.len;
+    while (search_next(&s, &at)) {
+        size_t p = at + s.nlen; /* the byte right after the name */
         size_t start, end;
 
         if (p >= len) {
-            break;              /* stock would now search beyond its NUL */
+            break; /* stock would now search beyond its NUL */
         }
         if (url[p] != '=') {
             /* Stock resumes at p + 1, not at + 1: an occurrence that overlaps
              * the tail of this one (`routeidrouteid=`) is never seen. */
-            from = p + 1;
+            s.from = p + 1;
             continue;
         }
         if (p + 1 >= len) {
-            break;              /* `name=` at the very end: no value */
+            break; /* `name=` at the very end: no value */
         }
 
         /* The first `name=` with a byte after it decides, whatever follows:
@@ -136,39 +161,36 @@ int lbx_sticky_url_param(const char *url, size_t url_len,
     return not_found(value);
 }
 
-int lbx_sticky_cookie(const char *header, size_t header_len,
-                      const char *name, size_t name_len,
-                      struct lbx_span *value)
+int lbx_sticky_cookie(const char *header, size_t header_len, const char *name,
+                      size_t name_len, struct lbx_span *value)
 {
-    size_t len = span_len(header, header_len);
-    size_t nlen = span_len(name, name_len);
-    size_t from = 0;
+    struct search s;
     size_t at;
 
-    if (header == NULL || name == NULL) {
+    if (!search_init(&s, header, header_len, name, name_len)) {
         return not_found(value);
     }
-    while (find(header, len, from, name, nlen, &at)) {
+    while (search_next(&s, &at)) {
         size_t c;
 
         /* Only a whole cookie name counts: `XJSESSIONID` is not
          * `JSESSIONID`.  Stock then retries one byte further on. */
         if (at > 0 && header[at - 1] != ';' && header[at - 1] != ','
             && !is_space(header[at - 1])) {
-            from = at + 1;
+            s.from = at + 1;
             continue;
         }
 
-        c = at + nlen;
-        while (c < len && is_space(header[c])) {
+        c = at + s.nlen;
+        while (c < s.len && is_space(header[c])) {
             c++;
         }
-        if (c + 1 < len && header[c] == '=') {
+        if (c + 1 < s.len && header[c] == '=') {
             /* Stock cuts the value at the first `;`, then at the first `,`
              * of what is left: together, at whichever comes first. */
             size_t end = c + 1;
 
-            while (end < len && header[end] != ';' && header[end] != ',') {
+            while (end < s.len && header[end] != ';' && header[end] != ',') {
                 end++;
             }
             return found(value, header + c + 1, end - (c + 1));
@@ -178,7 +200,7 @@ int lbx_sticky_cookie(const char *header, size_t header_len,
          * and its next strstr() starts at p + 1.  So `ROUTEID ROUTEID=a`
          * skips the second name.  Past the end, find() gives up, where stock
          * would have read beyond its terminator. */
-        from = c + 2;
+        s.from = c + 2;
     }
     return not_found(value);
 }

@@ -30,9 +30,9 @@ struct lbx_span {
  * the input.
  *
  * Returns 1 and fills *value (len > 0) when found, 0 otherwise. */
-int lbx_sticky_url_param(const char *url, size_t url_len,
-                         const char *name, size_t name_len,
-                         int scolon_delim, struct lbx_span *value);
+int lbx_sticky_url_param(const char *url, size_t url_len, const char *name,
+                         size_t name_len, int scolon_delim,
+                         struct lbx_span *value);
 
 /* Look for cookie `name` in one Cookie request header value.
  *
@@ -45,9 +45,8 @@ int lbx_sticky_url_param(const char *url, size_t url_len,
  * nothing); a search never reads past the input.
  *
  * Returns 1 and fills *value (len may be 0) when found, 0 otherwise. */
-int lbx_sticky_cookie(const char *header, size_t header_len,
-                      const char *name, size_t name_len,
-                      struct lbx_span *value);
+int lbx_sticky_cookie(const char *header, size_t header_len, const char *name,
+                      size_t name_len, struct lbx_span *value);
 
 /* Split the route off a sticky value.
  *

@@ -43,6 +43,6 @@ long lbx_bybusyness_pick(struct lbx_pick_in *in)
 /* Stock's reset also zeroes busy, to paper over counts leaked by dead
  * children; in-flight requests then under-count until they drain.
  * mod_lbx's busy is repaired instead (busy.c), so reset leaves it. */
-const struct lbx_method lbx_method_bybusyness = {
-    "bybusyness", lbx_bybusyness_pick, LBX_RESET_CREDIT
-};
+const struct lbx_method lbx_method_bybusyness = { "bybusyness",
+                                                  lbx_bybusyness_pick,
+                                                  LBX_RESET_CREDIT };

@@ -58,6 +58,6 @@ long lbx_byrequests_pick(struct lbx_pick_in *in)
     return best;
 }
 
-const struct lbx_method lbx_method_byrequests = {
-    "byrequests", lbx_byrequests_pick, LBX_RESET_CREDIT
-};
+const struct lbx_method lbx_method_byrequests = { "byrequests",
+                                                  lbx_byrequests_pick,
+                                                  LBX_RESET_CREDIT };

@@ -74,8 +74,8 @@ static size_t tier_candidates(struct lbx_member *m, size_t n, int lbset,
     return count;
 }
 
-size_t lbx_eligible(struct lbx_member *members, size_t n,
-                    lbx_retry_fn *retry, void *ctx, size_t *out)
+size_t lbx_eligible(struct lbx_member *members, size_t n, lbx_retry_fn *retry,
+                    void *ctx, size_t *out)
 {
     int lbset = 0;
     int higher_exists = 1;

@@ -1,8 +1,18 @@
 /* heartbeat.c: choose members in proportion to the free capacity they
  * report through mod_heartbeat / mod_heartmonitor (stock
- * mod_lbmethod_heartbeat).  Two pure pieces: the HeartbeatStorage file
- * parser and the proportional pick.  Reading the file or the slotmem, and
- * caching it, is glue (provider.c).
+ * mod_lbmethod_heartbeat).  The pure pieces: the HeartbeatStorage file
+ * parser, the proportional walk and lbx_method_heartbeat, which draws the
+ * random point and walks.  Reading the file or the slotmem, caching it and
+ * matching reports to members is glue (provider.c).
+ *
+ * The walk is stock's, inclusive at both ends: with capacities A=2, B=3
+ * the point is drawn from [0, 5] (six values), A owns [0, 2] and B owns
+ * [2, 5]; where ranges touch the later candidate wins, so A gets 0 and 1
+ * (2 of 6) and B gets 2 to 5 (4 of 6), not exactly 2:3.  A candidate
+ * with capacity 0 owns a single value, which the next candidate takes
+ * over, so it is chosen only when it is the last one and the point is the
+ * sum.  These biases shrink as capacities grow; they are kept so shares
+ * match stock's.
  */
 #include <string.h>
 
@@ -11,49 +21,14 @@
 
 /* Strict decimal, as stock 2.4.69+ parses these fields: digits only, the
  * whole token, within [lo, hi].  Anything else leaves the old value. */
-static void parse_int(const char *s, size_t len, int32_t lo, int32_t hi,
-                      int32_t *out)
+static void parse_field(const char *s, size_t len, int32_t lo, int32_t hi,
+                        int32_t *out)
 {
-    int64_t v = 0;
-    size_t i;
+    uint64_t v;
 
-    if (len == 0) {
-        return;
-    }
-    for (i = 0; i < len; i++) {
-        if (s[i] < '0' || s[i] > '9') {
-            return;
-        }
-        v = v * 10 + (s[i] - '0');
-        if (v > hi) {
-            return;
-        }
-    }
-    if (v >= lo) {
+    if (lbx_parse_uint(s, len, (uint64_t)hi, &v) == 0 && v >= (uint64_t)lo) {
         *out = (int32_t)v;
     }
-}
-
-/* %XX-decode src into dst (room for len bytes); returns the length.  An
- * invalid or NUL escape is kept as it is: the result is only ever compared
- * with key names or parsed as digits, which then fails safely. */
-static size_t unescape(const char *src, size_t len, char *dst)
-{
-    size_t i, o = 0;
-
-    for (i = 0; i < len; i++) {
-        int hi, lo;
-        if (src[i] == '%' && i + 2 < len
-            && (hi = lbx_hexval(src[i + 1])) >= 0
-            && (lo = lbx_hexval(src[i + 2])) >= 0 && (hi | lo) != 0) {
-            dst[o++] = (char)(hi * 16 + lo);
-            i += 2;
-        }
-        else {
-            dst[o++] = src[i];
-        }
-    }
-    return o;
 }
 
 static int key_is(const char *k, size_t klen, const char *name)
@@ -87,25 +62,28 @@ static void apply_query(const char *q, size_t len, struct lbx_hb_server *srv)
         if (end > pos) {
             for (eq = pos; eq < end && q[eq] != '='; eq++) {
             }
-            klen = unescape(q + pos, eq - pos, key);
+            /* An invalid or NUL escape stays as it is: the result is
+             * only compared with key names or parsed as digits, which
+             * then fails safely. */
+            klen = lbx_pct_decode(q + pos, eq - pos, key);
             if (eq < end) {
-                vlen = unescape(q + eq + 1, end - eq - 1, val);
+                vlen = lbx_pct_decode(q + eq + 1, end - eq - 1, val);
             }
             else {
-                val[0] = '1';   /* a bare key means "1", as in stock */
+                val[0] = '1'; /* a bare key means "1", as in stock */
                 vlen = 1;
             }
             if (key_is(key, klen, "busy")) {
-                parse_int(val, vlen, 0, INT32_MAX, &srv->busy);
+                parse_field(val, vlen, 0, INT32_MAX, &srv->busy);
             }
             else if (key_is(key, klen, "ready")) {
-                parse_int(val, vlen, 0, INT32_MAX, &srv->ready);
+                parse_field(val, vlen, 0, INT32_MAX, &srv->ready);
             }
             else if (key_is(key, klen, "lastseen")) {
-                parse_int(val, vlen, 0, INT32_MAX, &srv->seen);
+                parse_field(val, vlen, 0, INT32_MAX, &srv->seen);
             }
             else if (key_is(key, klen, "port")) {
-                parse_int(val, vlen, 1, 65535, &srv->port);
+                parse_field(val, vlen, 1, 65535, &srv->port);
             }
         }
         pos = end + 1;
@@ -172,20 +150,85 @@ void lbx_hb_throttle(struct lbx_hb_server *srv)
     }
 }
 
-long lbx_hb_pick(const uint32_t *ready, size_t n, uint64_t pick)
+/* Capacity of candidate i of an array of one of two shapes. */
+typedef uint64_t capacity_fn(const void *arr, size_t i);
+
+/* The one walk behind lbx_hb_pick and lbx_method_heartbeat, so the two
+ * cannot drift apart. */
+static long walk(const void *arr, size_t n, capacity_fn *capacity,
+                 uint64_t pick)
 {
     uint64_t c = 0;
     long chosen = LBX_NONE;
     size_t i;
 
-    /* Stock's walk: pick is drawn from [0, sum] inclusive, every candidate
-     * owns [c, c + ready] inclusive, and where ranges touch the later
-     * candidate wins. */
+    /* pick is drawn from [0, sum] inclusive, every candidate owns
+     * [c, c + capacity] inclusive, and where ranges touch the later
+     * candidate wins (stock's loop keeps the last match). */
     for (i = 0; i < n; i++) {
-        if (pick >= c && pick <= c + ready[i]) {
+        uint64_t cap = capacity(arr, i);
+        if (pick >= c && pick <= c + cap) {
             chosen = (long)i;
         }
-        c += ready[i];
+        c += cap;
     }
     return chosen;
 }
+
+static uint64_t ready_capacity(const void *arr, size_t i)
+{
+    return ((const uint32_t *)arr)[i];
+}
+
+long lbx_hb_pick(const uint32_t *ready, size_t n, uint64_t pick)
+{
+    return walk(ready, n, ready_capacity, pick);
+}
+
+static uint64_t peer_capacity(const void *arr, size_t i)
+{
+    int64_t w = ((const struct lbx_peer *)arr)[i].weight;
+
+    /* Reports are 32-bit counts.  Clamping whatever else a caller passes
+     * keeps the sum below 2^64 - 1 for any array that fits in memory, so
+     * sum + 1 below cannot wrap. */
+    if (w <= 0) {
+        return 0;
+    }
+    return w > (int64_t)UINT32_MAX ? UINT32_MAX : (uint64_t)w;
+}
+
+/* High 64 bits of the 128-bit product a * b, from 32-bit halves (C99 has
+ * no 128-bit type).  The middle column cannot wrap: it adds two values
+ * below 2^32 to one 32x32-bit product, at most 2^64 - 2^33 + 1. */
+static uint64_t mul_hi64(uint64_t a, uint64_t b)
+{
+    uint64_t a_lo = a & 0xffffffffu, a_hi = a >> 32;
+    uint64_t b_lo = b & 0xffffffffu, b_hi = b >> 32;
+    uint64_t lo_lo = a_lo * b_lo, hi_lo = a_hi * b_lo, lo_hi = a_lo * b_hi;
+    uint64_t mid = (lo_lo >> 32) + (hi_lo & 0xffffffffu) + lo_hi;
+
+    return a_hi * b_hi + (hi_lo >> 32) + (mid >> 32);
+}
+
+long lbx_heartbeat_pick(struct lbx_pick_in *in)
+{
+    uint64_t sum = 0, r;
+    size_t i;
+
+    for (i = 0; i < in->n; i++) {
+        sum += peer_capacity(in->peers, i);
+    }
+    if (sum == 0) {
+        return LBX_NONE;
+    }
+    r = (uint64_t)in->rand(in->rand_ctx) << 32;
+    r |= in->rand(in->rand_ctx);
+    /* floor(r * (sum + 1) / 2^64): r = 0 gives 0, r = 2^64 - 1 gives sum,
+     * and every value in between gets 2^64 / (sum + 1) draws, give or take
+     * one, out of 2^64.  A modulo would favour the low values instead. */
+    return walk(in->peers, in->n, peer_capacity, mul_hi64(r, sum + 1));
+}
+
+const struct lbx_method lbx_method_heartbeat = { "heartbeat",
+                                                 lbx_heartbeat_pick, 0 };

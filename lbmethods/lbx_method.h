@@ -16,11 +16,13 @@
 
 /* One eligible member, snapshotted from shared memory. */
 struct lbx_peer {
-    int64_t  weight;   /* lbfactor on stock's x100 scale, > 0 */
-    int64_t  credit;   /* lbstatus; a core may change it, glue writes back */
-    uint64_t busy;     /* requests in flight */
-    uint64_t sent;     /* bytes transferred to the backend, for bytraffic */
-    uint64_t rcvd;     /* bytes read from the backend, for bytraffic */
+    int64_t weight; /* lbfactor on stock's x100 scale, > 0; for
+                        * heartbeat, the ready count the member reports,
+                        * >= 0 (see lbx_method_heartbeat below) */
+    int64_t credit; /* lbstatus; a core may change it, glue writes back */
+    uint64_t busy; /* requests in flight */
+    uint64_t sent; /* bytes transferred to the backend, for bytraffic */
+    uint64_t rcvd; /* bytes read from the backend, for bytraffic */
 };
 
 /* Uniform 32-bit random numbers; unit tests script it. */
@@ -28,31 +30,32 @@ typedef uint32_t lbx_rand_fn(void *ctx);
 
 struct lbx_pick_in {
     struct lbx_peer *peers;
-    size_t           n;
-    lbx_rand_fn     *rand;
-    void            *rand_ctx;
+    size_t n;
+    lbx_rand_fn *rand;
+    void *rand_ctx;
 };
 
 /* Which shared counters a method's reset() zeroes (stock semantics). */
 #define LBX_RESET_CREDIT 0x1u
-#define LBX_RESET_BYTES  0x2u
+#define LBX_RESET_BYTES 0x2u
 
 struct lbx_method {
-    const char *name;                       /* provider name, < 16 chars */
-    long      (*pick)(struct lbx_pick_in *in); /* index into peers or LBX_NONE */
-    unsigned    reset_counters;             /* LBX_RESET_* */
+    const char *name; /* provider name, < 16 chars */
+    long (*pick)(struct lbx_pick_in *in); /* index into peers or LBX_NONE */
+    unsigned reset_counters; /* LBX_RESET_* */
 };
 
 /* ---- eligibility (eligible.c) ------------------------------------------ */
 
 /* Member flags as the eligibility walk needs them. */
-#define LBX_M_USABLE   0x1u   /* none of shutdown/disabled/stopped/error/hc-failed */
-#define LBX_M_DRAIN    0x2u   /* +N */
-#define LBX_M_SPARE    0x4u   /* +R */
-#define LBX_M_STANDBY  0x8u   /* +H */
+#define LBX_M_USABLE \
+    0x1u /* none of shutdown/disabled/stopped/error/hc-failed */
+#define LBX_M_DRAIN 0x2u /* +N */
+#define LBX_M_SPARE 0x4u /* +R */
+#define LBX_M_STANDBY 0x8u /* +H */
 
 struct lbx_member {
-    int      lbset;
+    int lbset;
     unsigned flags;
 };
 
@@ -73,8 +76,8 @@ typedef unsigned lbx_retry_fn(void *ctx, size_t idx);
  * the tier being looked at get one retry() first.
  *
  * `members` may be changed by retry() through ctx; `out` needs room for n. */
-size_t lbx_eligible(struct lbx_member *members, size_t n,
-                    lbx_retry_fn *retry, void *ctx, size_t *out);
+size_t lbx_eligible(struct lbx_member *members, size_t n, lbx_retry_fn *retry,
+                    void *ctx, size_t *out);
 
 /* ---- the cores ---------------------------------------------------------- */
 
@@ -84,14 +87,14 @@ long lbx_bytraffic_pick(struct lbx_pick_in *in);
 long lbx_bybusyness_pick(struct lbx_pick_in *in);
 
 /* heartbeat.c: what one backend reported through mod_heartbeat. */
-#define LBX_HB_LINE_MAX 4096   /* longest HeartbeatStorage line, as stock */
+#define LBX_HB_LINE_MAX 4096 /* longest HeartbeatStorage line, as stock */
 #define LBX_HB_MAX_LASTSEEN 10 /* seconds after which a report is stale */
 
 struct lbx_hb_server {
-    char    ip[64];     /* as written by mod_heartmonitor, NUL-terminated */
+    char ip[64]; /* as written by mod_heartmonitor, NUL-terminated */
     int32_t busy;
     int32_t ready;
-    int32_t seen;       /* seconds since the last heartbeat, -1 = unknown */
+    int32_t seen; /* seconds since the last heartbeat, -1 = unknown */
     int32_t port;
 };
 
@@ -101,11 +104,21 @@ size_t lbx_hb_parse(const char *data, size_t len, struct lbx_hb_server *out,
                     size_t cap);
 /* Stock's start-up throttle: ready /= 4 when busy is 0. */
 void lbx_hb_throttle(struct lbx_hb_server *srv);
-/* Index of the candidate that owns `pick` (uniform in [0, sum(ready)]). */
+/* Index of the candidate that owns `pick` (uniform in [0, sum(ready)]),
+ * by stock's walk with inclusive ranges (heartbeat.c explains it). */
 long lbx_hb_pick(const uint32_t *ready, size_t n, uint64_t pick);
+/* The heartbeat method: peers[i].weight is the ready count candidate i
+ * reports (>= 0; negative counts as 0, more than UINT32_MAX as
+ * UINT32_MAX), not an lbfactor.  Draws a 64-bit number from two calls of
+ * in->rand (high word first), scales it to a point uniform in [0, sum]
+ * and returns lbx_hb_pick's owner of that point.  LBX_NONE, without
+ * calling in->rand, when n is 0 or every capacity is 0.  Credit is not
+ * touched. */
+long lbx_heartbeat_pick(struct lbx_pick_in *in);
 
 extern const struct lbx_method lbx_method_byrequests;
 extern const struct lbx_method lbx_method_bytraffic;
 extern const struct lbx_method lbx_method_bybusyness;
+extern const struct lbx_method lbx_method_heartbeat;
 
 #endif

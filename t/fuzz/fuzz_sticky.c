@@ -9,8 +9,8 @@
  *
  * Name and haystack are copied into heap buffers of exactly their size, with
  * no NUL after them, so ASan reports any read past the input.  Besides memory
- * safety the target checks what the contract promises: result spans lie
- * inside the input and have the shape sticky.h describes.
+ * safety the target checks what sticky.h promises: result spans lie
+ * inside the input and have the shape it describes.
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -19,12 +19,16 @@
 #include "sticky.h"
 
 /* assert() would vanish under NDEBUG; a fuzz check must not. */
-#define FUZZ_CHECK(cond) do { if (!(cond)) abort(); } while (0)
+#define FUZZ_CHECK(cond) \
+    do { \
+        if (!(cond)) \
+            abort(); \
+    } while (0)
 
 static int inside(struct lbx_span s, const char *base, size_t len)
 {
     return s.ptr != NULL && s.ptr >= base && s.len <= len
-           && (size_t)(s.ptr - base) <= len - s.len;
+        && (size_t)(s.ptr - base) <= len - s.len;
 }
 
 static int is_url_delim(char c, int scolon)

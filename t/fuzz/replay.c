@@ -37,8 +37,7 @@ static void replay_file(const char *path, off_t size)
     buf = malloc(n ? n : 1);
     f = fopen(path, "rb");
     if (buf == NULL || f == NULL || fread(buf, 1, n, f) != n) {
-        fprintf(stderr, "replay: cannot read %s: %s\n", path,
-                strerror(errno));
+        fprintf(stderr, "replay: cannot read %s: %s\n", path, strerror(errno));
         failed = 1;
     }
     else {
@@ -69,8 +68,7 @@ static void replay_dir(const char *path)
     size_t count = 0, cap = 0, i;
 
     if (d == NULL) {
-        fprintf(stderr, "replay: cannot open %s: %s\n", path,
-                strerror(errno));
+        fprintf(stderr, "replay: cannot open %s: %s\n", path, strerror(errno));
         failed = 1;
         return;
     }
@@ -115,8 +113,7 @@ static void replay_path(const char *path)
 
     /* lstat: a symlink loop in a corpus must not recurse forever. */
     if (lstat(path, &st) != 0) {
-        fprintf(stderr, "replay: cannot stat %s: %s\n", path,
-                strerror(errno));
+        fprintf(stderr, "replay: cannot stat %s: %s\n", path, strerror(errno));
         failed = 1;
     }
     else if (S_ISDIR(st.st_mode)) {

@@ -3,10 +3,14 @@
 #include <check.h>
 
 TCase *lbx_tcase_sticky(void);
+TCase *lbx_tcase_lbx_text(void);
+TCase *lbx_tcase_eligible(void);
 TCase *lbx_tcase_byrequests(void);
-TCase *lbx_tcase_traffic_busy(void);
+TCase *lbx_tcase_bytraffic(void);
+TCase *lbx_tcase_bybusyness(void);
 TCase *lbx_tcase_heartbeat(void);
-TCase *lbx_tcase_hcheck(void);
-TCase *lbx_tcase_manager(void);
+TCase *lbx_tcase_hcheck_core(void);
+TCase *lbx_tcase_hcheck_frame(void);
+TCase *lbx_tcase_manager_core(void);
 
 #endif

@@ -11,11 +11,15 @@ int main(void)
     int failed;
 
     suite_add_tcase(suite, lbx_tcase_sticky());
+    suite_add_tcase(suite, lbx_tcase_lbx_text());
+    suite_add_tcase(suite, lbx_tcase_eligible());
     suite_add_tcase(suite, lbx_tcase_byrequests());
-    suite_add_tcase(suite, lbx_tcase_traffic_busy());
+    suite_add_tcase(suite, lbx_tcase_bytraffic());
+    suite_add_tcase(suite, lbx_tcase_bybusyness());
     suite_add_tcase(suite, lbx_tcase_heartbeat());
-    suite_add_tcase(suite, lbx_tcase_hcheck());
-    suite_add_tcase(suite, lbx_tcase_manager());
+    suite_add_tcase(suite, lbx_tcase_hcheck_core());
+    suite_add_tcase(suite, lbx_tcase_hcheck_frame());
+    suite_add_tcase(suite, lbx_tcase_manager_core());
 
     runner = srunner_create(suite);
     srunner_run_all(runner, CK_NORMAL);

@@ -41,8 +41,8 @@ static void check_span(const char *label, int rc, struct lbx_span got,
     }
     ck_assert_msg(got.ptr != NULL, "%s: found but ptr is NULL", label);
     ck_assert_msg(got.ptr == base + want_off && got.len == want_len,
-                  "%s: got offset %ld len %zu, want offset %zu len %zu",
-                  label, (long)(got.ptr - base), got.len, want_off, want_len);
+                  "%s: got offset %ld len %zu, want offset %zu len %zu", label,
+                  (long)(got.ptr - base), got.len, want_off, want_len);
 }
 
 /* ---- Cookie header ---------------------------------------------------- */
@@ -60,8 +60,8 @@ struct cookie_case {
 
 static const struct cookie_case cookie_cases[] = {
     { "simple", IN("ROUTEID=abc.r1"), IN("ROUTEID"), 1, 8, 6 },
-    { "at start, more follow", IN("ROUTEID=a.r1; other=x"), IN("ROUTEID"),
-      1, 8, 4 },
+    { "at start, more follow", IN("ROUTEID=a.r1; other=x"), IN("ROUTEID"), 1, 8,
+      4 },
     { "after '; '", IN("foo=bar; ROUTEID=a.r2"), IN("ROUTEID"), 1, 17, 4 },
     { "after ','", IN("foo=bar,ROUTEID=a.r3"), IN("ROUTEID"), 1, 16, 4 },
     { "after tab", IN("foo=bar\tROUTEID=a.r4"), IN("ROUTEID"), 1, 16, 4 },
@@ -69,17 +69,16 @@ static const struct cookie_case cookie_cases[] = {
     { "after \\f", IN("a=b\fROUTEID=x"), IN("ROUTEID"), 1, 12, 1 },
     { "after \\r", IN("a=b\rROUTEID=x"), IN("ROUTEID"), 1, 12, 1 },
     { "after \\n", IN("a=b\nROUTEID=x"), IN("ROUTEID"), 1, 12, 1 },
-    { "after 0xA0 (not C-locale space)", IN("a=b\xa0ROUTEID=x"),
-      IN("ROUTEID"), NOT_FOUND },
+    { "after 0xA0 (not C-locale space)", IN("a=b\xa0ROUTEID=x"), IN("ROUTEID"),
+      NOT_FOUND },
     { "after '='", IN("x=ROUTEID=y"), IN("ROUTEID"), NOT_FOUND },
     { "XJSESSIONID is not JSESSIONID", IN("XJSESSIONID=abc.r1"),
       IN("JSESSIONID"), NOT_FOUND },
     { "XJSESSIONID skipped, JSESSIONID found",
-      IN("XJSESSIONID=abc.r1; JSESSIONID=def.r2"), IN("JSESSIONID"),
-      1, 31, 6 },
+      IN("XJSESSIONID=abc.r1; JSESSIONID=def.r2"), IN("JSESSIONID"), 1, 31, 6 },
     { "spaces before '='", IN("ROUTEID  =a.r1"), IN("ROUTEID"), 1, 10, 4 },
-    { "space and tab around '=', value keeps its space",
-      IN("ROUTEID \t= x"), IN("ROUTEID"), 1, 10, 2 },
+    { "space and tab around '=', value keeps its space", IN("ROUTEID \t= x"),
+      IN("ROUTEID"), 1, 10, 2 },
     { "only spaces after name", IN("ROUTEID   "), IN("ROUTEID"), NOT_FOUND },
     { "empty value", IN("ROUTEID=;x"), IN("ROUTEID"), 1, 8, 0 },
     { "empty value before ','", IN("ROUTEID=,x"), IN("ROUTEID"), 1, 8, 0 },
@@ -95,8 +94,8 @@ static const struct cookie_case cookie_cases[] = {
       IN("ROUTEID"), 1, 8, 8 },
     { "repeated: first invalid, second wins",
       IN("xROUTEID=bad; ROUTEID=good.r1"), IN("ROUTEID"), 1, 22, 7 },
-    { "repeated: first has no '=', second wins",
-      IN("ROUTEID; ROUTEID=b.r2"), IN("ROUTEID"), 1, 17, 4 },
+    { "repeated: first has no '=', second wins", IN("ROUTEID; ROUTEID=b.r2"),
+      IN("ROUTEID"), 1, 17, 4 },
     /* Stock's resume point: two bytes past the byte compared with '='. */
     { "'ROUTEID ROUTEID=a.b' (resume quirk)", IN("ROUTEID ROUTEID=a.b"),
       IN("ROUTEID"), NOT_FOUND },
@@ -106,16 +105,14 @@ static const struct cookie_case cookie_cases[] = {
       IN("ROUTEID;;ROUTEID=a.b"), IN("ROUTEID"), 1, 17, 3 },
     /* After a bad prefix stock retries one byte on; only a name that
      * overlaps itself by one byte can show that. */
-    { "bad prefix retries at the next byte", IN("x;;;=v"), IN(";;"),
-      1, 5, 1 },
-    { "NUL before name", IN("a=b\0; ROUTEID=x.r1"), IN("ROUTEID"),
-      NOT_FOUND },
-    { "NUL inside value ends it", IN("ROUTEID=ab\0cd"), IN("ROUTEID"),
-      1, 8, 2 },
+    { "bad prefix retries at the next byte", IN("x;;;=v"), IN(";;"), 1, 5, 1 },
+    { "NUL before name", IN("a=b\0; ROUTEID=x.r1"), IN("ROUTEID"), NOT_FOUND },
+    { "NUL inside value ends it", IN("ROUTEID=ab\0cd"), IN("ROUTEID"), 1, 8,
+      2 },
     { "NUL right after '='", IN("ROUTEID=\0x"), IN("ROUTEID"), NOT_FOUND },
     { "name longer than header", IN("ROUT"), IN("ROUTEID"), NOT_FOUND },
-    { "name with NUL is cut there", IN("ROUTEID=a.r1"), IN("ROUTEID\0zz"),
-      1, 8, 4 },
+    { "name with NUL is cut there", IN("ROUTEID=a.r1"), IN("ROUTEID\0zz"), 1, 8,
+      4 },
     { "case matters", IN("routeid=a.r1"), IN("ROUTEID"), NOT_FOUND },
     { "empty header", IN(""), IN("ROUTEID"), NOT_FOUND },
     /* header_len shorter than the text: nothing beyond it is looked at. */
@@ -202,25 +199,25 @@ struct url_case {
 };
 
 static const struct url_case url_cases[] = {
-    { "path ;jsessionid", IN("/app;jsessionid=abc.r2"), IN("jsessionid"), 1,
-      1, 16, 6 },
+    { "path ;jsessionid", IN("/app;jsessionid=abc.r2"), IN("jsessionid"), 1, 1,
+      16, 6 },
     { "path ;jsessionid, no scolon_delim", IN("/app;jsessionid=abc.r2"),
       IN("jsessionid"), 0, 1, 16, 6 },
     { "query", IN("/app?routeid=x.r1&a=b"), IN("routeid"), 0, 1, 13, 4 },
-    { "xrouteid= matches routeid", IN("/p?xrouteid=v.r9"), IN("routeid"), 0,
-      1, 12, 4 },
+    { "xrouteid= matches routeid", IN("/p?xrouteid=v.r9"), IN("routeid"), 0, 1,
+      12, 4 },
     { "ended by '?'", IN("/a;routeid=v.r1?x=1"), IN("routeid"), 0, 1, 11, 4 },
     { "ended by '&'", IN("/?routeid=v.r1&y"), IN("routeid"), 0, 1, 10, 4 },
-    { "';' kept without scolon_delim", IN("/a;routeid=v.r1;foo"),
-      IN("routeid"), 0, 1, 11, 8 },
-    { "';' ends with scolon_delim", IN("/a;routeid=v.r1;foo"), IN("routeid"),
-      1, 1, 11, 4 },
+    { "';' kept without scolon_delim", IN("/a;routeid=v.r1;foo"), IN("routeid"),
+      0, 1, 11, 8 },
+    { "';' ends with scolon_delim", IN("/a;routeid=v.r1;foo"), IN("routeid"), 1,
+      1, 11, 4 },
     { "path param then ';' param, no scolon_delim",
       IN("/app;jsessionid=abc.r2;foo=1"), IN("jsessionid"), 0, 1, 16, 12 },
-    { "leading '&' skipped", IN("/?routeid=&x=a.r1"), IN("routeid"), 0,
-      1, 11, 6 },
-    { "leading '??&&' skipped", IN("/?routeid=??&&v"), IN("routeid"), 0,
-      1, 14, 1 },
+    { "leading '&' skipped", IN("/?routeid=&x=a.r1"), IN("routeid"), 0, 1, 11,
+      6 },
+    { "leading '??&&' skipped", IN("/?routeid=??&&v"), IN("routeid"), 0, 1, 14,
+      1 },
     { "leading ';' skipped with scolon_delim", IN("/;routeid=;v.r1"),
       IN("routeid"), 1, 1, 11, 4 },
     { "leading ';' kept without scolon_delim", IN("/;routeid=;v.r1"),
@@ -234,8 +231,8 @@ static const struct url_case url_cases[] = {
       IN("routeidXrouteid=a.b"), IN("routeid"), 0, 1, 16, 3 },
     { "value may contain the name and '='", IN("routeid=routeid=a.b"),
       IN("routeid"), 0, 1, 8, 11 },
-    { "first name= decides", IN("/?routeid=a.r1&routeid=b.r2"),
-      IN("routeid"), 0, 1, 10, 4 },
+    { "first name= decides", IN("/?routeid=a.r1&routeid=b.r2"), IN("routeid"),
+      0, 1, 10, 4 },
     { "later name= after one without '='", IN("/routeid/?routeid=b.r2"),
       IN("routeid"), 0, 1, 18, 4 },
     { "name at very end", IN("/path/routeid"), IN("routeid"), 0, NOT_FOUND },
@@ -245,12 +242,12 @@ static const struct url_case url_cases[] = {
     { "case matters", IN("/?ROUTEID=a.r1"), IN("routeid"), 0, NOT_FOUND },
     { "NUL before name", IN("/p?a=b\0routeid=x.r1"), IN("routeid"), 0,
       NOT_FOUND },
-    { "NUL inside value ends it", IN("/p?routeid=ab\0cd"), IN("routeid"), 0,
-      1, 11, 2 },
+    { "NUL inside value ends it", IN("/p?routeid=ab\0cd"), IN("routeid"), 0, 1,
+      11, 2 },
     { "NUL right after '='", IN("/p?routeid=\0x"), IN("routeid"), 0,
       NOT_FOUND },
-    { "name with NUL is cut there", IN("/?routeid=a.r1"), IN("routeid\0x"),
-      0, 1, 10, 4 },
+    { "name with NUL is cut there", IN("/?routeid=a.r1"), IN("routeid\0x"), 0,
+      1, 10, 4 },
     { "length cuts value", "/?routeid=abc", 11, IN("routeid"), 0, 1, 10, 1 },
     { "length cuts after '='", "/?routeid=abc", 10, IN("routeid"), 0,
       NOT_FOUND },
@@ -266,8 +263,8 @@ START_TEST(test_url_table)
     struct lbx_span v = { "stale", 5 };
     int rc;
 
-    rc = lbx_sticky_url_param(url, tc->url_len, name, tc->name_len,
-                              tc->scolon, &v);
+    rc = lbx_sticky_url_param(url, tc->url_len, name, tc->name_len, tc->scolon,
+                              &v);
     check_span(tc->label, rc, v, url, tc->found, tc->off, tc->len);
     free(name);
     free(url);
@@ -347,8 +344,8 @@ START_TEST(test_cookie_then_route)
     static const char hdr[] = "lang=en; JSESSIONID=8F3A.node2; x=y";
     struct lbx_span v, r;
 
-    ck_assert_int_eq(lbx_sticky_cookie(hdr, sizeof(hdr) - 1,
-                                       "JSESSIONID", 10, &v), 1);
+    ck_assert_int_eq(
+        lbx_sticky_cookie(hdr, sizeof(hdr) - 1, "JSESSIONID", 10, &v), 1);
     ck_assert_ptr_eq(v.ptr, hdr + 20);
     ck_assert_uint_eq(v.len, 10);
     ck_assert_int_eq(lbx_sticky_route(v, '.', &r), 1);

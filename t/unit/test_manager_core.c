@@ -71,21 +71,69 @@ static const struct {
     const char *form;
     int ok;
 } worker_forms[] = {
-    { "w_lf=1", 1 }, { "w_lf=100", 1 }, { "w_lf=2.5", 1 }, { "w_lf=.5", 0 },
-    { "w_lf=0.99", 0 }, { "w_lf=101", 0 }, { "w_lf=abc", 0 }, { "w_lf=", 0 },
-    { "w_lf=1e2", 0 }, { "w_lf=-1", 0 }, { "w_lf=99999999999999", 0 },
-    { "w_wr=", 1 }, { "w_wr=r1", 1 },
+    { "w_lf=1", 1 },
+    { "w_lf=100", 1 },
+    { "w_lf=2.5", 1 },
+    { "w_lf=.5", 0 },
+    { "w_lf=0.99", 0 },
+    { "w_lf=101", 0 },
+    { "w_lf=abc", 0 },
+    { "w_lf=", 0 },
+    { "w_lf=1e2", 0 },
+    { "w_lf=-1", 0 },
+    { "w_lf=99999999999999", 0 },
+    { "w_wr=", 1 },
+    { "w_wr=r1", 1 },
     { "w_wr=0123456789012345678901234567890123456789012345678901234567890123",
       0 },
-    { "w_status_D=1", 1 }, { "w_status_D=0", 1 }, { "w_status_D=x", 0 },
-    { "w_status_S=", 0 }, { "w_ls=99", 1 }, { "w_ls=100", 0 },
-    { "w_ls=-1", 0 }, { "w_hi=100", 1 }, { "w_hi=99", 0 },
-    { "w_hi=2s", 1 }, { "w_hi=1mi", 1 }, { "w_hi=5xs", 0 },
-    { "w_hp=1", 1 }, { "w_hp=0", 1 }, { "w_hp=x", 0 }, { "w_hf=3", 1 },
+    { "w_status_D=1", 1 },
+    { "w_status_D=0", 1 },
+    { "w_status_D=x", 0 },
+    { "w_status_S=", 0 },
+    { "w_ls=99", 1 },
+    { "w_ls=100", 0 },
+    { "w_ls=-1", 0 },
+    { "w_hi=100", 1 },
+    { "w_hi=99", 0 },
+    { "w_hi=2s", 1 },
+    { "w_hi=1mi", 1 },
+    { "w_hi=5xs", 0 },
+    { "w_hp=1", 1 },
+    { "w_hp=0", 1 },
+    { "w_hp=x", 0 },
+    { "w_hf=3", 1 },
     { "w_hf=-3", 0 },
-    { "w_hm=GET", 1 }, { "w_hm=", 0 }, { "w_he=", 1 },
-    { "w_he=0123456789abcdef", 0 }, { "w_remove=1", 1 },
+    { "w_hm=GET", 1 },
+    { "w_hm=", 0 },
+    { "w_he=", 1 },
+    { "w_he=0123456789abcdef", 0 },
+    { "w_remove=1", 1 },
     { "w_remove=yes", 0 },
+    /* Integers: one optional '-', digits only, leading zeros fine. */
+    { "w_status_D=-0", 1 },
+    { "w_status_D=-", 0 },
+    { "w_status_D=--1", 0 },
+    { "w_status_D=+1", 0 },
+    { "w_status_D=1000000", 1 },
+    { "w_status_D=1000001", 0 },
+    { "w_status_D=99999999999999999999999", 0 },
+    { "w_ls=0000000000000000000000000099", 1 },
+    { "w_ls=%39%39", 1 },
+    { "w_hp=1000000", 1 },
+    { "w_hp=1000001", 0 },
+    { "w_hf=1 ", 0 },
+    /* Times must fit in microseconds: 10^11 hours does not. */
+    { "w_hi=100000000000", 1 },
+    { "w_hi=100000000001", 0 },
+    { "w_hi=2562047788hr", 1 },
+    { "w_hi=2562047789hr", 0 },
+    { "w_hi=100000000000hr", 0 },
+    { "w_hi=100000000000mi", 1 },
+    { "w_hi=hr", 0 },
+    { "w_hi=", 0 },
+    { "w_lf=0001.5", 1 },
+    { "w_lf=1000001", 0 },
+    { "w_lf=100.", 1 },
 };
 
 START_TEST(test_worker_validation)
@@ -137,31 +185,36 @@ START_TEST(test_balancer_validation)
     ck_assert_ptr_null(lbx_mgr_balancer_edit(params, n, &e, err, sizeof(err)));
     ck_assert(e.set & LBX_MB_STICKY);
     ck_assert_str_eq(e.sticky, "");
-    ck_assert(!(e.set & LBX_MB_ADD));   /* no b_wyes=1 */
+    ck_assert(!(e.set & LBX_MB_ADD)); /* no b_wyes=1 */
 
     n = parse("b_ss=");
     ck_assert_ptr_null(lbx_mgr_balancer_edit(params, n, &e, err, sizeof(err)));
     ck_assert(!(e.set & LBX_MB_STICKY));
 
     n = parse("b_tmo=-1");
-    ck_assert_ptr_nonnull(lbx_mgr_balancer_edit(params, n, &e, err,
-                                                sizeof(err)));
+    ck_assert_ptr_nonnull(
+        lbx_mgr_balancer_edit(params, n, &e, err, sizeof(err)));
     ck_assert(strstr(err, "b_tmo") != NULL);
     n = parse("b_max=abc");
-    ck_assert_ptr_nonnull(lbx_mgr_balancer_edit(params, n, &e, err,
-                                                sizeof(err)));
+    ck_assert_ptr_nonnull(
+        lbx_mgr_balancer_edit(params, n, &e, err, sizeof(err)));
     n = parse("b_lbm=averyveryverylongname");
-    ck_assert_ptr_nonnull(lbx_mgr_balancer_edit(params, n, &e, err,
-                                                sizeof(err)));
-    n = parse("b_ss=0123456789012345678901234567890123456789012345678901234567890123");
-    ck_assert_ptr_nonnull(lbx_mgr_balancer_edit(params, n, &e, err,
-                                                sizeof(err)));
+    ck_assert_ptr_nonnull(
+        lbx_mgr_balancer_edit(params, n, &e, err, sizeof(err)));
+    n = parse(
+        "b_ss="
+        "0123456789012345678901234567890123456789012345678901234567890123");
+    ck_assert_ptr_nonnull(
+        lbx_mgr_balancer_edit(params, n, &e, err, sizeof(err)));
     /* 63 characters is a valid cookie name, as in the configuration. */
-    n = parse("b_ss=012345678901234567890123456789012345678901234567890123456789012");
+    n = parse(
+        "b_ss=012345678901234567890123456789012345678901234567890123456789012");
     ck_assert_ptr_null(lbx_mgr_balancer_edit(params, n, &e, err, sizeof(err)));
-    n = parse("b_ss=A%7C0123456789012345678901234567890123456789012345678901234567890123");
-    ck_assert_ptr_nonnull(lbx_mgr_balancer_edit(params, n, &e, err,
-                                                sizeof(err)));
+    n = parse(
+        "b_ss=A%"
+        "7C0123456789012345678901234567890123456789012345678901234567890123");
+    ck_assert_ptr_nonnull(
+        lbx_mgr_balancer_edit(params, n, &e, err, sizeof(err)));
 }
 END_TEST
 
@@ -173,16 +226,15 @@ START_TEST(test_hostile_values_are_quoted_short)
 
     memset(form + strlen(form), 'x', 1000);
     n = parse(form);
-    ck_assert_ptr_nonnull(lbx_mgr_worker_edit(params, n, &e, err,
-                                              sizeof(err)));
+    ck_assert_ptr_nonnull(lbx_mgr_worker_edit(params, n, &e, err, sizeof(err)));
     /* The message quotes at most 80 characters of the value. */
     ck_assert(strlen(err) < 160);
 }
 END_TEST
 
-TCase *lbx_tcase_manager(void)
+TCase *lbx_tcase_manager_core(void)
 {
-    TCase *tc = tcase_create("manager");
+    TCase *tc = tcase_create("manager_core");
 
     tcase_add_test(tc, test_parse_form);
     tcase_add_test(tc, test_parse_limits);

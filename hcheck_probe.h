@@ -1,0 +1,31 @@
+/* hcheck_probe.h: one health check of one member: connect, ask, judge. */
+#ifndef LBX_HCHECK_PROBE_H
+#define LBX_HCHECK_PROBE_H
+
+#include "lbx_proxy.h"
+
+struct lbx_hc_task {
+    apr_pool_t *pool; /* unmanaged: made by the watchdog thread,
+                                 * destroyed by the check's thread */
+    proxy_worker *w;
+    server_rec *s;
+    int threaded; /* run by the thread pool (for messages) */
+};
+
+/* child_init: the address cache and the allocator of check pools live in
+ * `pool`, which must outlive every check. */
+void lbx_hc_probe_child_init(apr_pool_t *pool);
+
+/* A pool for one check, on the shared allocator (recycled memory). */
+apr_status_t lbx_hc_task_pool(apr_pool_t **p);
+
+/* Run the check of t->w as its hcmethod says: 1 passed, 0 failed. */
+int lbx_hc_probe(struct lbx_hc_task *t);
+
+/* Whether a member of this scheme talks TLS. */
+int lbx_hc_is_tls(const char *scheme);
+
+/* expr_lookup hook: hc('body') and %{HC_BODY} in ProxyHCExpr. */
+int lbx_hc_expr_lookup(ap_expr_lookup_parms *parms);
+
+#endif

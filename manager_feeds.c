@@ -1,0 +1,439 @@
+/* manager_feeds.c: the balancer-manager's views for programs: stock's
+ * XML (?xml=1), and JSON and Prometheus text (?format=json|metrics), which
+ * need no Referer because they change nothing.  Members removed through
+ * the manager are left out of every view. */
+#include "apr_strings.h"
+#include "apr_date.h"
+#include "http_protocol.h"
+
+#include "manager_view.h"
+
+APLOG_USE_MODULE(lbx);
+
+static const char *esc(request_rec *r, const char *s)
+{
+    return ap_escape_html(r->pool, s ? s : "");
+}
+
+/* Member URL, as stock shows it (UDS members as unix:path|url). */
+static const char *member_name(request_rec *r, proxy_worker *w)
+{
+    return ap_proxy_worker_name(r->pool, w);
+}
+
+/* ---- XML ---------------------------------------------------------------- */
+
+/* The connection settings a member has set explicitly. */
+static void xml_worker_settings(request_rec *r, proxy_worker_shared *s)
+{
+    if (s->timeout_set) {
+        ap_rprintf(r,
+                   "            <httpd:timeout>%" APR_TIME_T_FMT
+                   "</httpd:timeout>\n",
+                   apr_time_sec(s->timeout));
+    }
+    if (s->acquire_set) {
+        ap_rprintf(r,
+                   "            <httpd:acquire>%" APR_TIME_T_FMT
+                   "</httpd:acquire>\n",
+                   apr_time_as_msec(s->acquire));
+    }
+    if (s->recv_buffer_size_set) {
+        ap_rprintf(r,
+                   "            <httpd:recv_buffer_size>%" APR_SIZE_T_FMT
+                   "</httpd:recv_buffer_size>\n",
+                   s->recv_buffer_size);
+    }
+    if (s->io_buffer_size_set) {
+        ap_rprintf(r,
+                   "            <httpd:io_buffer_size>%" APR_SIZE_T_FMT
+                   "</httpd:io_buffer_size>\n",
+                   s->io_buffer_size);
+    }
+    if (s->keepalive_set) {
+        ap_rprintf(r, "            <httpd:keepalive>%s</httpd:keepalive>\n",
+                   s->keepalive ? "On" : "Off");
+    }
+}
+
+/* AJP's flush settings and the explicitly set timeouts. */
+static void xml_worker_protocol(request_rec *r, proxy_worker_shared *s)
+{
+    if (!ap_cstr_casecmp(s->scheme, "ajp")) {
+        ap_rprintf(r,
+                   "            <httpd:flushpackets>%s</httpd:flushpackets>"
+                   "\n",
+                   s->flush_packets == flush_off      ? "Off"
+                       : s->flush_packets == flush_on ? "On"
+                                                      : "Auto");
+        if (s->flush_packets == flush_auto) {
+            ap_rprintf(r,
+                       "            <httpd:flushwait>%d</httpd:flushwait>"
+                       "\n",
+                       s->flush_wait);
+        }
+        if (s->ping_timeout_set) {
+            ap_rprintf(
+                r, "            <httpd:ping>%" APR_TIME_T_FMT "</httpd:ping>\n",
+                apr_time_as_msec(s->ping_timeout));
+        }
+    }
+    if (s->disablereuse_set) {
+        ap_rprintf(r,
+                   "            <httpd:disablereuse>%s</httpd:disablereuse>"
+                   "\n",
+                   s->disablereuse ? "On" : "Off");
+    }
+    if (s->conn_timeout_set) {
+        ap_rprintf(r,
+                   "            <httpd:connectiontimeout>%" APR_TIME_T_FMT
+                   "</httpd:connectiontimeout>\n",
+                   apr_time_as_msec(s->conn_timeout));
+    }
+    if (s->retry_set) {
+        ap_rprintf(
+            r, "            <httpd:retry>%" APR_TIME_T_FMT "</httpd:retry>\n",
+            apr_time_sec(s->retry));
+    }
+}
+
+static void xml_worker(request_rec *r, proxy_worker *w)
+{
+    proxy_worker_shared *s = w->s;
+
+    ap_rvputs(r, "          <httpd:worker>\n            <httpd:name>",
+              esc(r, member_name(r, w)), "</httpd:name>\n", NULL);
+    ap_rvputs(r, "            <httpd:scheme>", esc(r, s->scheme),
+              "</httpd:scheme>\n            <httpd:hostname>",
+              esc(r, s->hostname_ex), "</httpd:hostname>\n", NULL);
+    ap_rprintf(r, "            <httpd:loadfactor>%.2f</httpd:loadfactor>\n",
+               (float)s->lbfactor / 100.0);
+    ap_rprintf(r, "            <httpd:port>%d</httpd:port>\n", s->port);
+    ap_rprintf(r, "            <httpd:min>%d</httpd:min>\n", s->min);
+    ap_rprintf(r, "            <httpd:smax>%d</httpd:smax>\n", s->smax);
+    ap_rprintf(r, "            <httpd:max>%d</httpd:max>\n", s->hmax);
+    ap_rprintf(r, "            <httpd:ttl>%" APR_TIME_T_FMT "</httpd:ttl>\n",
+               apr_time_sec(s->ttl));
+    xml_worker_settings(r, s);
+    ap_rvputs(r, "            <httpd:status>",
+              esc(r, ap_proxy_parse_wstatus(r->pool, w)), "</httpd:status>\n",
+              NULL);
+    if (s->error_time > 0) {
+        char date[APR_RFC822_DATE_LEN];
+        apr_rfc822_date(date, s->error_time);
+        ap_rvputs(r, "            <httpd:error_time>", date,
+                  "</httpd:error_time>\n", NULL);
+    }
+    ap_rprintf(r, "            <httpd:retries>%d</httpd:retries>\n",
+               s->retries);
+    ap_rprintf(r, "            <httpd:lbstatus>%d</httpd:lbstatus>\n",
+               s->lbstatus);
+    ap_rprintf(r, "            <httpd:loadfactor>%.2f</httpd:loadfactor>\n",
+               (float)s->lbfactor / 100.0);
+    ap_rprintf(r,
+               "            <httpd:transferred>%" APR_OFF_T_FMT
+               "</httpd:transferred>\n",
+               s->transferred);
+    ap_rprintf(r, "            <httpd:read>%" APR_OFF_T_FMT "</httpd:read>\n",
+               s->read);
+    ap_rprintf(
+        r, "            <httpd:elected>%" APR_SIZE_T_FMT "</httpd:elected>\n",
+        s->elected);
+    ap_rvputs(r, "            <httpd:route>", esc(r, s->route),
+              "</httpd:route>\n            <httpd:redirect>",
+              esc(r, s->redirect), "</httpd:redirect>\n", NULL);
+    ap_rprintf(r, "            <httpd:busy>%" APR_SIZE_T_FMT "</httpd:busy>\n",
+               s->busy);
+    ap_rprintf(r, "            <httpd:lbset>%d</httpd:lbset>\n", s->lbset);
+    xml_worker_protocol(r, s);
+    ap_rputs("          </httpd:worker>\n", r);
+}
+
+void lbx_mgr_render_xml(struct lbx_mgr_req *m)
+{
+    request_rec *r = m->r;
+    proxy_balancer *b = (proxy_balancer *)m->conf->balancers->elts;
+    int i, j;
+
+    ap_set_content_type(r, "text/xml");
+    ap_rputs("<?xml version='1.0' encoding='UTF-8' ?>\n"
+             "<httpd:manager xmlns:httpd='http://httpd.apache.org'>\n"
+             "  <httpd:balancers>\n",
+             r);
+    for (i = 0; i < m->conf->balancers->nelts; i++) {
+        proxy_balancer *bp = &b[i];
+        proxy_worker **w = (proxy_worker **)bp->workers->elts;
+
+        ap_rvputs(r, "    <httpd:balancer>\n      <httpd:name>",
+                  esc(r, bp->s->name), "</httpd:name>\n      <httpd:nonce>",
+                  esc(r, bp->s->nonce), "</httpd:nonce>\n", NULL);
+        if (*bp->s->sticky) {
+            ap_rvputs(r, "      <httpd:stickysession>", esc(r, bp->s->sticky),
+                      "</httpd:stickysession>\n      <httpd:nofailover>",
+                      bp->s->sticky_force ? "On" : "Off",
+                      "</httpd:nofailover>\n", NULL);
+        }
+        ap_rprintf(r,
+                   "      <httpd:timeout>%" APR_TIME_T_FMT "</httpd:timeout>\n",
+                   apr_time_sec(bp->s->timeout));
+        if (bp->s->max_attempts_set) {
+            ap_rprintf(r, "      <httpd:maxattempts>%d</httpd:maxattempts>\n",
+                       bp->s->max_attempts);
+        }
+        ap_rvputs(r, "      <httpd:lbmethod>", esc(r, bp->s->lbpname),
+                  "</httpd:lbmethod>\n", NULL);
+        if (*bp->s->sticky) {
+            ap_rprintf(r,
+                       "      <httpd:scolonpathdelim>%s"
+                       "</httpd:scolonpathdelim>\n",
+                       bp->s->scolonsep ? "On" : "Off");
+        }
+        ap_rputs("      <httpd:workers>\n", r);
+        for (j = 0; j < bp->workers->nelts; j++) {
+            if (!LBX_MEMBER_REMOVED(w[j])) {
+                xml_worker(r, w[j]);
+            }
+        }
+        ap_rputs("      </httpd:workers>\n    </httpd:balancer>\n", r);
+    }
+    ap_rputs("  </httpd:balancers>\n</httpd:manager>", r);
+}
+
+/* ---- JSON and metrics --------------------------------------------------- */
+
+static const char *json_str(request_rec *r, const char *s)
+{
+    /* JSON strings: escape quotes, backslashes and control characters; the
+     * rest is passed through (names and routes are ASCII in practice). */
+    apr_size_t len = 0;
+    const char *p;
+    char *out, *o;
+
+    for (p = s; *p; p++) {
+        len += ((unsigned char)*p < 0x20 || *p == '"' || *p == '\\' || *p == '<'
+                || *p == '>' || *p == '&')
+            ? 6
+            : 1;
+    }
+    o = out = apr_palloc(r->pool, len + 3);
+    *o++ = '"';
+    for (p = s; *p; p++) {
+        unsigned char c = (unsigned char)*p;
+        if (c < 0x20 || c == '"' || c == '\\' || c == '<' || c == '>'
+            || c == '&') {
+            /* < > & too, so the JSON is safe to embed in a page. */
+            apr_snprintf(o, 7, "\\u%04x", c);
+            o += 6;
+        }
+        else {
+            *o++ = (char)c;
+        }
+    }
+    *o++ = '"';
+    *o = '\0';
+    return out;
+}
+
+static const char *json_bool(int v)
+{
+    return v ? "true" : "false";
+}
+
+static void json_member(request_rec *r, proxy_worker *w, int comma)
+{
+    proxy_worker_shared *s = w->s;
+
+    ap_rprintf(r,
+               "      {\"name\": %s, \"route\": %s, \"redirect\": %s, "
+               "\"loadfactor\": %.2f, \"lbset\": %d, \"status\": %s,\n",
+               json_str(r, member_name(r, w)), json_str(r, s->route),
+               json_str(r, s->redirect), (float)s->lbfactor / 100.0, s->lbset,
+               json_str(r, ap_proxy_parse_wstatus(r->pool, w)));
+    ap_rprintf(r,
+               "       \"flags\": {\"ignore_errors\": %s, \"draining\": %s, "
+               "\"disabled\": %s, \"standby\": %s, \"spare\": %s, "
+               "\"stopped\": %s, \"in_error\": %s, \"hc_failed\": %s},\n",
+               json_bool(s->status & PROXY_WORKER_IGNORE_ERRORS),
+               json_bool(s->status & PROXY_WORKER_DRAIN),
+               json_bool(s->status & PROXY_WORKER_DISABLED),
+               json_bool(s->status & PROXY_WORKER_HOT_STANDBY),
+               json_bool(s->status & PROXY_WORKER_HOT_SPARE),
+               json_bool(s->status & PROXY_WORKER_STOPPED),
+               json_bool(s->status & PROXY_WORKER_IN_ERROR),
+               json_bool(s->status & PROXY_WORKER_HC_FAIL));
+    ap_rprintf(r,
+               "       \"usable\": %s, \"elected\": %" APR_SIZE_T_FMT
+               ", \"busy\": %" APR_SIZE_T_FMT ", \"lbstatus\": %d, "
+               "\"transferred\": %" APR_OFF_T_FMT ", \"read\": %" APR_OFF_T_FMT
+               ",\n",
+               json_bool(PROXY_WORKER_IS_USABLE(w)), s->elected, s->busy,
+               s->lbstatus, s->transferred, s->read);
+    ap_rprintf(
+        r,
+        "       \"hc\": {\"method\": %s, \"interval_ms\": %" APR_TIME_T_FMT
+        ", \"passes\": %d, \"fails\": %d, "
+        "\"uri\": %s, \"expr\": %s}}%s\n",
+        json_str(r, ap_proxy_show_hcmethod(w->s->method)),
+        apr_time_as_msec(s->interval), s->passes, s->fails,
+        json_str(r, s->hcuri), json_str(r, s->hcexpr), comma ? "," : "");
+}
+
+void lbx_mgr_render_json(struct lbx_mgr_req *m)
+{
+    request_rec *r = m->r;
+    proxy_balancer *b = (proxy_balancer *)m->conf->balancers->elts;
+    int i, j;
+
+    ap_set_content_type(r, "application/json");
+    ap_rprintf(r, "{\"server\": %s,\n \"balancers\": [\n",
+               json_str(r, ap_get_server_name(r)));
+    for (i = 0; i < m->conf->balancers->nelts; i++) {
+        proxy_balancer *bp = &b[i];
+        proxy_worker **w = (proxy_worker **)bp->workers->elts;
+        int last = -1;
+
+        for (j = 0; j < bp->workers->nelts; j++) {
+            if (!LBX_MEMBER_REMOVED(w[j])) {
+                last = j;
+            }
+        }
+        ap_rprintf(r,
+                   "  {\"name\": %s, \"sname\": %s, \"lbmethod\": %s, "
+                   "\"nonce\": %s, \"sticky\": %s, \"sticky_param\": %s, "
+                   "\"nofailover\": %s, \"timeout\": %" APR_TIME_T_FMT ", "
+                   "\"max_attempts\": %d, \"max_members\": %d,\n"
+                   "   \"members\": [\n",
+                   json_str(r, bp->s->name), json_str(r, bp->s->sname),
+                   json_str(r, bp->s->lbpname), json_str(r, bp->s->nonce),
+                   json_str(r, bp->s->sticky), json_str(r, bp->s->sticky_path),
+                   json_bool(bp->s->sticky_force), apr_time_sec(bp->s->timeout),
+                   bp->s->max_attempts, bp->max_workers);
+        for (j = 0; j < bp->workers->nelts; j++) {
+            if (!LBX_MEMBER_REMOVED(w[j])) {
+                json_member(r, w[j], j != last);
+            }
+        }
+        ap_rprintf(r, "   ]}%s\n",
+                   i + 1 < m->conf->balancers->nelts ? "," : "");
+    }
+    ap_rputs(" ]}\n", r);
+}
+
+/* Prometheus label values: backslash, quote and newline escaped. */
+static const char *prom_label(request_rec *r, const char *s)
+{
+    const char *p;
+    char *out = apr_palloc(r->pool, strlen(s) * 2 + 1), *o = out;
+
+    for (p = s; *p; p++) {
+        if (*p == '\\' || *p == '"') {
+            *o++ = '\\';
+            *o++ = *p;
+        }
+        else if (*p == '\n') {
+            *o++ = '\\';
+            *o++ = 'n';
+        }
+        else {
+            *o++ = *p;
+        }
+    }
+    *o = '\0';
+    return out;
+}
+
+static const struct {
+    const char *name;
+    unsigned bit;
+} metric_flags[] = {
+    { "ignore_errors", PROXY_WORKER_IGNORE_ERRORS },
+    { "draining", PROXY_WORKER_DRAIN },
+    { "disabled", PROXY_WORKER_DISABLED },
+    { "standby", PROXY_WORKER_HOT_STANDBY },
+    { "spare", PROXY_WORKER_HOT_SPARE },
+    { "stopped", PROXY_WORKER_STOPPED },
+    { "in_error", PROXY_WORKER_IN_ERROR },
+    { "hc_failed", PROXY_WORKER_HC_FAIL },
+};
+
+/* Name, type and help of each metric, in the order they are printed;
+ * metric_count() and metric_sample() know each by its index. */
+static const char *const metric_help[][3] = {
+    { "lbx_member_usable", "gauge", "1 if the member can take requests" },
+    { "lbx_member_elected_total", "counter", "times the member was chosen" },
+    { "lbx_member_busy", "gauge", "requests in flight" },
+    { "lbx_member_transferred_bytes_total", "counter",
+      "bytes sent to the "
+      "member" },
+    { "lbx_member_read_bytes_total", "counter",
+      "bytes read from the "
+      "member" },
+    { "lbx_member_lbfactor", "gauge", "load factor" },
+    { "lbx_member_status", "gauge", "1 if the status flag is set" },
+};
+
+/* The value of counter or gauge k (below the load factor) of member w. */
+static apr_uint64_t metric_count(size_t k, proxy_worker *w)
+{
+    switch (k) {
+    case 0: return PROXY_WORKER_IS_USABLE(w) ? 1 : 0;
+    case 1: return w->s->elected;
+    case 2: return w->s->busy;
+    case 3: return (apr_uint64_t)w->s->transferred;
+    default: return (apr_uint64_t)w->s->read;
+    }
+}
+
+/* The sample(s) of metric k for member w. */
+static void metric_sample(request_rec *r, size_t k, const char *labels,
+                          proxy_worker *w)
+{
+    const char *name = metric_help[k][0];
+    size_t f;
+
+    if (k < 5) {
+        ap_rprintf(r, "%s{%s} %" APR_UINT64_T_FMT "\n", name, labels,
+                   metric_count(k, w));
+    }
+    else if (k == 5) {
+        ap_rprintf(r, "%s{%s} %.2f\n", name, labels,
+                   (float)w->s->lbfactor / 100.0);
+    }
+    else {
+        for (f = 0; f < sizeof(metric_flags) / sizeof(metric_flags[0]); f++) {
+            ap_rprintf(r, "%s{%s,flag=\"%s\"} %d\n", name, labels,
+                       metric_flags[f].name,
+                       (w->s->status & metric_flags[f].bit) ? 1 : 0);
+        }
+    }
+}
+
+void lbx_mgr_render_metrics(struct lbx_mgr_req *m)
+{
+    request_rec *r = m->r;
+    proxy_balancer *b = (proxy_balancer *)m->conf->balancers->elts;
+    size_t k;
+    int i, j;
+
+    ap_set_content_type(r, "text/plain; version=0.0.4");
+    for (k = 0; k < sizeof(metric_help) / sizeof(metric_help[0]); k++) {
+        ap_rvputs(r, "# HELP ", metric_help[k][0], " ", metric_help[k][2],
+                  "\n# TYPE ", metric_help[k][0], " ", metric_help[k][1], "\n",
+                  NULL);
+        for (i = 0; i < m->conf->balancers->nelts; i++) {
+            proxy_worker **w = (proxy_worker **)b[i].workers->elts;
+            for (j = 0; j < b[i].workers->nelts; j++) {
+                if (LBX_MEMBER_REMOVED(w[j])) {
+                    continue;
+                }
+                metric_sample(r, k,
+                              apr_psprintf(r->pool,
+                                           "balancer=\"%s\","
+                                           "member=\"%s\"",
+                                           prom_label(r, b[i].s->name),
+                                           prom_label(r, member_name(r, w[j]))),
+                              w[j]);
+            }
+        }
+    }
+}

@@ -1,0 +1,106 @@
+/* Unit tests for lbmethods/bytraffic.c. */
+#include <check.h>
+#include <string.h>
+
+#include "lbx_tests.h"
+#include "lbx_method.h"
+
+static long pick_with(long (*pick)(struct lbx_pick_in *), struct lbx_peer *p,
+                      size_t n)
+{
+    struct lbx_pick_in in;
+
+    memset(&in, 0, sizeof(in));
+    in.peers = p;
+    in.n = n;
+    return pick(&in);
+}
+
+static const struct {
+    const char *what;
+    struct lbx_peer p[3]; /* weight, credit, busy, sent, rcvd */
+    size_t n;
+    long expect;
+} traffic_cases[] = {
+    { "fewer bytes per weight wins although more bytes",
+      { { 100, 0, 0, 3000, 0 }, { 200, 0, 0, 5000, 0 } },
+      2,
+      1 },
+    { "sent and read both count",
+      { { 100, 0, 0, 100, 900 }, { 100, 0, 0, 500, 0 } },
+      2,
+      1 },
+    { "tie goes to the earlier member",
+      { { 100, 0, 0, 700, 0 }, { 100, 0, 0, 0, 700 } },
+      2,
+      0 },
+    /* Stock divides sent and read separately: 199/200 + 199/200 = 0, not
+     * 398/200 = 1, so A ties with B (50/100 = 0) and wins as the earlier. */
+    { "separate integer divisions, as stock",
+      { { 200, 0, 0, 199, 199 }, { 100, 0, 0, 0, 50 } },
+      2,
+      0 },
+    { "idle member wins",
+      { { 100, 0, 0, 100, 0 }, { 100, 0, 0, 0, 0 }, { 100, 0, 0, 0, 0 } },
+      3,
+      1 },
+    { "single member", { { 100, 0, 0, 1u << 30, 1u << 30 } }, 1, 0 },
+    { "huge counters do not overflow",
+      { { 100, 0, 0, UINT64_MAX / 2, UINT64_MAX / 2 },
+        { 100, 0, 0, UINT64_MAX / 2, 0 } },
+      2,
+      1 },
+};
+
+START_TEST(test_bytraffic_table)
+{
+    struct lbx_peer p[3];
+
+    memcpy(p, traffic_cases[_i].p, sizeof(p));
+    ck_assert_msg(pick_with(lbx_bytraffic_pick, p, traffic_cases[_i].n)
+                      == traffic_cases[_i].expect,
+                  "%s", traffic_cases[_i].what);
+    /* bytraffic keeps no credit. */
+    ck_assert_int_eq(p[0].credit, 0);
+}
+END_TEST
+
+START_TEST(test_bytraffic_empty)
+{
+    ck_assert_int_eq(pick_with(lbx_bytraffic_pick, NULL, 0), LBX_NONE);
+}
+END_TEST
+
+/* Seeded simulation: responses of random size; with weights 1:3 the bytes
+ * served end up split 1:3 (within 2%), whatever the size mix. */
+START_TEST(test_bytraffic_long_run_shares)
+{
+    struct lbx_peer p[2] = { { 100, 0, 0, 0, 0 }, { 300, 0, 0, 0, 0 } };
+    uint32_t seed = 7;
+    int k;
+
+    for (k = 0; k < 20000; k++) {
+        long i = pick_with(lbx_bytraffic_pick, p, 2);
+        seed = seed * 1103515245u + 12345u;
+        p[i].sent += 200; /* request */
+        p[i].rcvd += 1000 + (seed >> 8) % 50000; /* response */
+    }
+    {
+        double a = (double)(p[0].sent + p[0].rcvd);
+        double b = (double)(p[1].sent + p[1].rcvd);
+        double share = a / (a + b);
+        ck_assert_msg(share > 0.23 && share < 0.27, "share of A %.4f", share);
+    }
+}
+END_TEST
+
+TCase *lbx_tcase_bytraffic(void)
+{
+    TCase *tc = tcase_create("bytraffic");
+
+    tcase_add_loop_test(tc, test_bytraffic_table, 0,
+                        sizeof(traffic_cases) / sizeof(traffic_cases[0]));
+    tcase_add_test(tc, test_bytraffic_empty);
+    tcase_add_test(tc, test_bytraffic_long_run_shares);
+    return tc;
+}
