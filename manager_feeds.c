@@ -2,6 +2,8 @@
  * XML (?xml=1), and JSON and Prometheus text (?format=json|metrics), which
  * need no Referer because they change nothing.  Members removed through
  * the manager are left out of every view. */
+#include <stdarg.h>
+
 #include "apr_strings.h"
 #include "apr_date.h"
 #include "http_protocol.h"
@@ -23,78 +25,59 @@ static const char *member_name(request_rec *r, proxy_worker *w)
 
 /* ---- XML ---------------------------------------------------------------- */
 
+/* One element of a member's record: <httpd:tag>value</httpd:tag>, with a
+ * printf-style value; nothing when `shown` is 0 (settings appear only when
+ * set explicitly, as in stock). */
+static void xml_elem(request_rec *r, int shown, const char *tag,
+                     const char *fmt, ...)
+{
+    va_list ap;
+    char *value;
+
+    if (!shown) {
+        return;
+    }
+    va_start(ap, fmt);
+    value = apr_pvsprintf(r->pool, fmt, ap);
+    va_end(ap);
+    ap_rvputs(r, "            <httpd:", tag, ">", value, "</httpd:", tag, ">\n",
+              NULL);
+}
+
 /* The connection settings a member has set explicitly. */
 static void xml_worker_settings(request_rec *r, proxy_worker_shared *s)
 {
-    if (s->timeout_set) {
-        ap_rprintf(r,
-                   "            <httpd:timeout>%" APR_TIME_T_FMT
-                   "</httpd:timeout>\n",
-                   apr_time_sec(s->timeout));
-    }
-    if (s->acquire_set) {
-        ap_rprintf(r,
-                   "            <httpd:acquire>%" APR_TIME_T_FMT
-                   "</httpd:acquire>\n",
-                   apr_time_as_msec(s->acquire));
-    }
-    if (s->recv_buffer_size_set) {
-        ap_rprintf(r,
-                   "            <httpd:recv_buffer_size>%" APR_SIZE_T_FMT
-                   "</httpd:recv_buffer_size>\n",
-                   s->recv_buffer_size);
-    }
-    if (s->io_buffer_size_set) {
-        ap_rprintf(r,
-                   "            <httpd:io_buffer_size>%" APR_SIZE_T_FMT
-                   "</httpd:io_buffer_size>\n",
-                   s->io_buffer_size);
-    }
-    if (s->keepalive_set) {
-        ap_rprintf(r, "            <httpd:keepalive>%s</httpd:keepalive>\n",
-                   s->keepalive ? "On" : "Off");
-    }
+    xml_elem(r, s->timeout_set, "timeout", "%" APR_TIME_T_FMT,
+             apr_time_sec(s->timeout));
+    xml_elem(r, s->acquire_set, "acquire", "%" APR_TIME_T_FMT,
+             apr_time_as_msec(s->acquire));
+    xml_elem(r, s->recv_buffer_size_set, "recv_buffer_size", "%" APR_SIZE_T_FMT,
+             s->recv_buffer_size);
+    xml_elem(r, s->io_buffer_size_set, "io_buffer_size", "%" APR_SIZE_T_FMT,
+             s->io_buffer_size);
+    xml_elem(r, s->keepalive_set, "keepalive", "%s",
+             s->keepalive ? "On" : "Off");
 }
 
 /* AJP's flush settings and the explicitly set timeouts. */
 static void xml_worker_protocol(request_rec *r, proxy_worker_shared *s)
 {
-    if (!ap_cstr_casecmp(s->scheme, "ajp")) {
-        ap_rprintf(r,
-                   "            <httpd:flushpackets>%s</httpd:flushpackets>"
-                   "\n",
-                   s->flush_packets == flush_off      ? "Off"
-                       : s->flush_packets == flush_on ? "On"
-                                                      : "Auto");
-        if (s->flush_packets == flush_auto) {
-            ap_rprintf(r,
-                       "            <httpd:flushwait>%d</httpd:flushwait>"
-                       "\n",
-                       s->flush_wait);
-        }
-        if (s->ping_timeout_set) {
-            ap_rprintf(
-                r, "            <httpd:ping>%" APR_TIME_T_FMT "</httpd:ping>\n",
-                apr_time_as_msec(s->ping_timeout));
-        }
-    }
-    if (s->disablereuse_set) {
-        ap_rprintf(r,
-                   "            <httpd:disablereuse>%s</httpd:disablereuse>"
-                   "\n",
-                   s->disablereuse ? "On" : "Off");
-    }
-    if (s->conn_timeout_set) {
-        ap_rprintf(r,
-                   "            <httpd:connectiontimeout>%" APR_TIME_T_FMT
-                   "</httpd:connectiontimeout>\n",
-                   apr_time_as_msec(s->conn_timeout));
-    }
-    if (s->retry_set) {
-        ap_rprintf(
-            r, "            <httpd:retry>%" APR_TIME_T_FMT "</httpd:retry>\n",
-            apr_time_sec(s->retry));
-    }
+    int ajp = !ap_cstr_casecmp(s->scheme, "ajp");
+
+    xml_elem(r, ajp, "flushpackets", "%s",
+             s->flush_packets == flush_off      ? "Off"
+                 : s->flush_packets == flush_on ? "On"
+                                                : "Auto");
+    xml_elem(r, ajp && s->flush_packets == flush_auto, "flushwait", "%d",
+             s->flush_wait);
+    xml_elem(r, ajp && s->ping_timeout_set, "ping", "%" APR_TIME_T_FMT,
+             apr_time_as_msec(s->ping_timeout));
+    xml_elem(r, s->disablereuse_set, "disablereuse", "%s",
+             s->disablereuse ? "On" : "Off");
+    xml_elem(r, s->conn_timeout_set, "connectiontimeout", "%" APR_TIME_T_FMT,
+             apr_time_as_msec(s->conn_timeout));
+    xml_elem(r, s->retry_set, "retry", "%" APR_TIME_T_FMT,
+             apr_time_sec(s->retry));
 }
 
 static void xml_worker(request_rec *r, proxy_worker *w)

@@ -291,25 +291,37 @@ static void html_hc_fields(request_rec *r, proxy_worker *w)
               esc(r, w->s->hcuri), "\"></td>\n</tr></table></td></tr>\n", NULL);
 }
 
-/* A member added at runtime can be removed again. */
-static void html_remove_form(request_rec *r, proxy_balancer *b, proxy_worker *w)
+/* A <form> that posts back to this page. */
+static void html_form_open(request_rec *r)
 {
     ap_rvputs(r,
               "<form method='POST' enctype='application/"
               "x-www-form-urlencoded' action=\"",
-              esc(r, manager_url(r)),
-              "\">\n<input type=hidden name='w_remove' value='1'>\n"
-              "<input type=hidden name='w' value=\"",
-              esc(r, w->s->name_ex),
-              "\">\n"
-              "<input type=hidden name='b' value=\"",
-              esc(r, b->s->name + sizeof(BALANCER_PREFIX) - 1),
-              "\">\n"
-              "<input type=hidden name='nonce' value=\"",
-              esc(r, b->s->nonce),
-              "\">\n<input type=submit "
-              "value='Remove this member'>\n</form>\n",
-              NULL);
+              esc(r, manager_url(r)), "\">\n", NULL);
+}
+
+/* The hidden fields naming the member (when w is given), its balancer and
+ * the nonce; `ids`: with id attributes, as stock's edit forms have them. */
+static void html_hidden(request_rec *r, proxy_balancer *b, proxy_worker *w,
+                        int ids)
+{
+    if (w) {
+        ap_rvputs(r, "<input type=hidden name='w'", ids ? " id='w'" : "",
+                  " value=\"", esc(r, w->s->name_ex), "\">\n", NULL);
+    }
+    ap_rvputs(r, "<input type=hidden name='b'", ids ? " id='b'" : "",
+              " value=\"", esc(r, b->s->name + sizeof(BALANCER_PREFIX) - 1),
+              "\">\n<input type=hidden name='nonce'", ids ? " id='nonce'" : "",
+              " value=\"", esc(r, b->s->nonce), "\">\n", NULL);
+}
+
+/* A member added at runtime can be removed again. */
+static void html_remove_form(request_rec *r, proxy_balancer *b, proxy_worker *w)
+{
+    html_form_open(r);
+    ap_rputs("<input type=hidden name='w_remove' value='1'>\n", r);
+    html_hidden(r, b, w, 0);
+    ap_rputs("<input type=submit value='Remove this member'>\n</form>\n", r);
 }
 
 static void html_worker_form(struct lbx_mgr_req *m)
@@ -320,12 +332,11 @@ static void html_worker_form(struct lbx_mgr_req *m)
     char num[32];
 
     ap_rvputs(r, "<h3>Edit worker settings for ", esc(r, w->s->name_ex),
-              "</h3>\n<form method='POST' enctype='application/"
-              "x-www-form-urlencoded' action=\"",
-              esc(r, manager_url(r)),
-              "\">\n<table><tr><td>Load factor:</td><td><input name='w_lf' "
-              "id='w_lf' type=text ",
-              NULL);
+              "</h3>\n", NULL);
+    html_form_open(r);
+    ap_rputs("<table><tr><td>Load factor:</td><td><input name='w_lf' "
+             "id='w_lf' type=text ",
+             r);
     apr_snprintf(num, sizeof(num), "%.2f", (float)w->s->lbfactor / 100.0);
     ap_rvputs(r, "value='", num,
               "'></td></tr>\n<tr><td>LB Set:</td><td>"
@@ -344,17 +355,11 @@ static void html_worker_form(struct lbx_mgr_req *m)
     if (hc_available()) {
         html_hc_fields(r, w);
     }
-    ap_rvputs(r,
-              "<tr><td colspan='2'><input type=submit value='Submit'>"
-              "</td></tr>\n</table>\n<input type=hidden name='w' id='w' "
-              "value=\"",
-              esc(r, w->s->name_ex),
-              "\">\n"
-              "<input type=hidden name='b' id='b' value=\"",
-              esc(r, b->s->name + sizeof(BALANCER_PREFIX) - 1),
-              "\">\n"
-              "<input type=hidden name='nonce' id='nonce' value=\"",
-              esc(r, b->s->nonce), "\">\n</form>\n", NULL);
+    ap_rputs("<tr><td colspan='2'><input type=submit value='Submit'>"
+             "</td></tr>\n</table>\n",
+             r);
+    html_hidden(r, b, w, 1);
+    ap_rputs("</form>\n", r);
     if (!lbx_shm_config_member(b, w)) {
         html_remove_form(r, b, w);
     }
@@ -369,12 +374,11 @@ static void html_balancer_form(struct lbx_mgr_req *m)
     int i;
 
     ap_rvputs(r, "<h3>Edit balancer settings for ", esc(r, b->s->name),
-              "</h3>\n<form method='POST' enctype='application/"
-              "x-www-form-urlencoded' action=\"",
-              esc(r, manager_url(r)),
-              "\">\n<table>\n<tr><td>LBmethod:</td><td>\n"
-              "<select name='b_lbm' id='b_lbm'>\n",
-              NULL);
+              "</h3>\n", NULL);
+    html_form_open(r);
+    ap_rputs("<table>\n<tr><td>LBmethod:</td><td>\n"
+             "<select name='b_lbm' id='b_lbm'>\n",
+             r);
     methods = ap_list_provider_names(r->pool, PROXY_LBMETHOD, "0");
     for (i = 0; methods && i < methods->nelts; i++) {
         const char *name =
@@ -408,13 +412,11 @@ static void html_balancer_form(struct lbx_mgr_req *m)
                  "type=checkbox value='1'></td></tr>",
                  r);
     }
-    ap_rvputs(r,
-              "<tr><td colspan='2'><input type=submit value='Submit'>"
-              "</td></tr>\n</table>\n<input type=hidden name='b' id='b' "
-              "value=\"",
-              esc(r, b->s->name + sizeof(BALANCER_PREFIX) - 1),
-              "\">\n<input type=hidden name='nonce' id='nonce' value=\"",
-              esc(r, b->s->nonce), "\">\n</form>\n<hr />\n", NULL);
+    ap_rputs("<tr><td colspan='2'><input type=submit value='Submit'>"
+             "</td></tr>\n</table>\n",
+             r);
+    html_hidden(r, b, NULL, 1);
+    ap_rputs("</form>\n<hr />\n", r);
 }
 
 void lbx_mgr_render_html(struct lbx_mgr_req *m)

@@ -34,15 +34,14 @@ long lbx_bybusyness_pick(struct lbx_pick_in *in)
             best = (long)i;
         }
     }
-    if (best != LBX_NONE) {
-        lbx_byrequests_credit(in->peers, in->n, (size_t)best);
-    }
-    return best;
+    return lbx_byrequests_charge(in, best);
 }
 
 /* Stock's reset also zeroes busy, to paper over counts leaked by dead
  * children; in-flight requests then under-count until they drain.
  * mod_lbx's busy is repaired instead (busy.c), so reset leaves it. */
-const struct lbx_method lbx_method_bybusyness = { "bybusyness",
-                                                  lbx_bybusyness_pick,
-                                                  LBX_RESET_CREDIT };
+const struct lbx_method lbx_method_bybusyness = {
+    .name = "bybusyness",
+    .pick = lbx_bybusyness_pick,
+    .reset_counters = LBX_RESET_CREDIT,
+};

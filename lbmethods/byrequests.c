@@ -52,12 +52,19 @@ long lbx_byrequests_pick(struct lbx_pick_in *in)
             best_credit = c;
         }
     }
+    return lbx_byrequests_charge(in, best);
+}
+
+long lbx_byrequests_charge(struct lbx_pick_in *in, long best)
+{
     if (best != LBX_NONE) {
         lbx_byrequests_credit(in->peers, in->n, (size_t)best);
     }
     return best;
 }
 
-const struct lbx_method lbx_method_byrequests = { "byrequests",
-                                                  lbx_byrequests_pick,
-                                                  LBX_RESET_CREDIT };
+const struct lbx_method lbx_method_byrequests = {
+    .name = "byrequests",
+    .pick = lbx_byrequests_pick,
+    .reset_counters = LBX_RESET_CREDIT,
+};

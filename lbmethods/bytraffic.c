@@ -32,6 +32,8 @@ long lbx_bytraffic_pick(struct lbx_pick_in *in)
     return best;
 }
 
-const struct lbx_method lbx_method_bytraffic = { "bytraffic",
-                                                 lbx_bytraffic_pick,
-                                                 LBX_RESET_BYTES };
+const struct lbx_method lbx_method_bytraffic = {
+    .name = "bytraffic",
+    .pick = lbx_bytraffic_pick,
+    .reset_counters = LBX_RESET_BYTES,
+};

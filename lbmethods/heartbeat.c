@@ -230,5 +230,8 @@ long lbx_heartbeat_pick(struct lbx_pick_in *in)
     return walk(in->peers, in->n, peer_capacity, mul_hi64(r, sum + 1));
 }
 
-const struct lbx_method lbx_method_heartbeat = { "heartbeat",
-                                                 lbx_heartbeat_pick, 0 };
+/* Stock's heartbeat method resets nothing. */
+const struct lbx_method lbx_method_heartbeat = {
+    .name = "heartbeat",
+    .pick = lbx_heartbeat_pick,
+};

@@ -82,7 +82,12 @@ size_t lbx_eligible(struct lbx_member *members, size_t n, lbx_retry_fn *retry,
 /* ---- the cores ---------------------------------------------------------- */
 
 long lbx_byrequests_pick(struct lbx_pick_in *in);
+/* Stock's crediting: every peer earns its weight and `winner` (any value
+ * >= n: nobody) pays the total, which is returned. */
 int64_t lbx_byrequests_credit(struct lbx_peer *peers, size_t n, size_t winner);
+/* Credit the peers of `in` for the pick `best` (LBX_NONE: nothing was
+ * picked, nothing changes); returns best. */
+long lbx_byrequests_charge(struct lbx_pick_in *in, long best);
 long lbx_bytraffic_pick(struct lbx_pick_in *in);
 long lbx_bybusyness_pick(struct lbx_pick_in *in);
 
