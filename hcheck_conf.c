@@ -7,6 +7,7 @@
  * into the template being defined.  ProxyHCExpr and ProxyHCTemplate define
  * names per server, ProxyHCTPsize sizes the check thread pool.
  */
+#include "apr_lib.h"
 #include "apr_strings.h"
 #include "mod_watchdog.h"
 
@@ -132,12 +133,33 @@ int lbx_hc_method_has_expr(hcmethod_t m)
 
 /* ---- hc* parameters ----------------------------------------------------- */
 
+/* A whole number in [0, max] written as strtol() reads one: leading
+ * blanks and a sign may come first ("+5", " 5" and "-0" were always
+ * accepted, so configurations using them keep starting); nothing may come
+ * after the digits.  0 and *out set, or -1. */
+static int parse_whole(const char *s, uint64_t max, uint64_t *out)
+{
+    int neg;
+
+    while (apr_isspace(*s)) {
+        s++;
+    }
+    neg = *s == '-';
+    if (*s == '-' || *s == '+') {
+        s++;
+    }
+    if (lbx_parse_uint(s, strlen(s), max, out) != 0 || (neg && *out != 0)) {
+        return -1;
+    }
+    return 0;
+}
+
 static const char *parse_count(apr_pool_t *p, const char *key, const char *val,
                                int *out)
 {
     uint64_t v;
 
-    if (lbx_parse_uint(val, strlen(val), LBX_HC_COUNT_MAX, &v) != 0) {
+    if (parse_whole(val, LBX_HC_COUNT_MAX, &v) != 0) {
         return apr_psprintf(p, "%s must be a whole number >= 0, not '%s'", key,
                             val);
     }
@@ -409,7 +431,7 @@ const char *lbx_hc_set_threads(cmd_parms *cmd, void *dconf, const char *arg)
     if (err) {
         return err;
     }
-    if (lbx_parse_uint(arg, strlen(arg), HC_THREADS_MAX, &n) != 0) {
+    if (parse_whole(arg, HC_THREADS_MAX, &n) != 0) {
         return "Invalid ProxyHCTPsize parameter. Parameter must be >= 0";
     }
     hc_threads = (int)n;

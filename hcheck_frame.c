@@ -6,11 +6,15 @@
  * empty line.  Then the head decides how the body ends, once:
  *
  *   no body   HEAD/OPTIONS (body_expected 0), 1xx, 204, 304: done at once
- *   chunked   Transfer-Encoding's last coding is "chunked": done after the
- *             zero-size chunk and the trailer section's empty line
+ *   chunked   the first Transfer-Encoding line's last coding is "chunked":
+ *             done after the zero-size chunk and the trailer section's
+ *             empty line
  *   length    a valid Content-Length: done when that many bytes are in
  *   close     neither: done when the peer closes
  *
+ * This is as strict as stock's HTTP input filter, which reads the checks'
+ * answers there: an invalid Content-Length, or a chunked body cut before
+ * its last empty line, fails the check.
  * In every mode the body is also done once body_max bytes are in: a check
  * is judged on the first part of a long answer.  Chunked framing is a
  * byte-at-a-time state machine that remembers where it stopped, so each
@@ -210,7 +214,7 @@ static int name_is(const char *name, size_t len, const char *lower)
 
 /* Is the last coding of a Transfer-Encoding value "chunked"?  Empty list
  * elements ("gzip, , chunked ,") do not count.  -1 when the value has no
- * coding at all, so that an empty line leaves an earlier one's verdict. */
+ * coding at all. */
 static int last_coding_chunked(const char *v, size_t len)
 {
     size_t i = 0, start, end;
@@ -243,16 +247,18 @@ static enum lbx_hc_frame_result pick_mode(struct lbx_hc_frame *f,
 {
     size_t pos = 0, nlen, vlen;
     const char *name, *value;
-    int chunked = 0, has_length = 0, bad_length = 0;
+    int chunked = 0, seen_te = 0, has_length = 0, bad_length = 0;
     uint64_t length = 0;
 
     while (lbx_hc_next_header(head, f->head_len, &pos, &name, &nlen, &value,
                               &vlen)) {
         if (name_is(name, nlen, "transfer-encoding")) {
-            /* Several lines are one list: the last coding wins. */
-            int v = last_coding_chunked(value, vlen);
-            if (v >= 0) {
-                chunked = v;
+            /* Only the first line counts, as in stock (its HTTP input
+             * filter reads the first value): "chunked" then "gzip" on a
+             * second line is chunked framing. */
+            if (!seen_te) {
+                chunked = last_coding_chunked(value, vlen) > 0;
+                seen_te = 1;
             }
         }
         else if (name_is(name, nlen, "content-length")) {

@@ -196,14 +196,23 @@ static const char *apply_worker(struct lbx_mgr_req *m,
     return NULL;
 }
 
-/* add_member's work, under the balancer's locks; NULL or the reason. */
-static const char *add_locked(struct lbx_mgr_req *m, const char *url)
+/* What adding a member came to; logged once the locks are released. */
+enum add_outcome {
+    ADD_ADDED,
+    ADD_READDED,
+    ADD_EXISTS,
+    ADD_FULL,
+    ADD_FAILED
+};
+
+/* add_member's work, under the balancer's locks.  For ADD_FAILED, *why
+ * and *rv say why. */
+static enum add_outcome add_locked(struct lbx_mgr_req *m, const char *url,
+                                   const char **why, apr_status_t *rv)
 {
     proxy_balancer *b = m->bsel;
     request_rec *r = m->r;
     proxy_worker *w;
-    apr_status_t rv = APR_SUCCESS;
-    const char *err;
 
     ap_proxy_sync_balancer(b, r->server, m->conf);
     w = ap_proxy_get_worker(r->pool, b, m->conf, url);
@@ -211,59 +220,32 @@ static const char *add_locked(struct lbx_mgr_req *m, const char *url)
         /* Exactly the URL of a removed member: bring that one back. */
         lbx_status_clear(w, PROXY_WORKER_STOPPED | PROXY_WORKER_FREE);
         lbx_status_set(w, PROXY_WORKER_DISABLED);
-        ap_log_rerror(
-            APLOG_MARK, APLOG_NOTICE, 0, r,
-            LBXLOGNO(
-                20032) "balancer-manager: re-added removed member %s to %s "
-                       "(disabled)",
-            url, b->s->name);
-        return NULL;
+        return ADD_READDED;
     }
     if (w) {
-        ap_log_rerror(
-            APLOG_MARK, APLOG_ERR, 0, r,
-            LBXLOGNO(10164) "balancer-manager: member %s already exists in %s",
-            url, b->s->name);
-        return apr_psprintf(r->pool,
-                            "b_nwrkr: %s (a member already "
-                            "matches this URL)",
-                            url);
+        return ADD_EXISTS;
     }
     if (!b->storage->num_free_slots(b->wslot)) {
-        ap_log_rerror(
-            APLOG_MARK, APLOG_ERR, 0, r,
-            LBXLOGNO(10163) "balancer-manager: no free member slot in %s "
-                            "(growth exhausted)",
-            b->s->name);
-        return "b_nwrkr: no room for another member (raise growth= on the "
-               "balancer)";
+        return ADD_FULL;
     }
-    err = ap_proxy_define_worker(m->conf->pool, &w, b, m->conf, url, 0);
-    if (!err) {
-        /* Disabled before it is shared, so no request picks it first. */
-        w->s->status |= PROXY_WORKER_DISABLED;
-        rv = lbx_shm_share_new_member(b, w);
-        if (rv == APR_SUCCESS) {
-            rv = ap_proxy_initialize_worker(w, r->server, m->conf->pool);
-        }
-        if (rv != APR_SUCCESS) {
-            err = "cannot set up the new member's shared memory";
-        }
+    *why = ap_proxy_define_worker(m->conf->pool, &w, b, m->conf, url, 0);
+    if (*why) {
+        return ADD_FAILED;
     }
-    if (err) {
-        ap_log_rerror(
-            APLOG_MARK, APLOG_ERR, rv, r,
-            LBXLOGNO(01195) "balancer-manager: cannot add %s to %s: %s", url,
-            b->s->name, err);
-        return apr_psprintf(r->pool, "b_nwrkr: %s (%s)", url, err);
+    /* Disabled before it is shared, so no request picks it first. */
+    w->s->status |= PROXY_WORKER_DISABLED;
+    *rv = lbx_shm_share_new_member(b, w);
+    if (*rv == APR_SUCCESS) {
+        *rv = ap_proxy_initialize_worker(w, r->server, m->conf->pool);
+    }
+    if (*rv != APR_SUCCESS) {
+        *why = "cannot set up the new member's shared memory";
+        return ADD_FAILED;
     }
     w->s->updated = apr_time_now();
     lbx_status_set(w, PROXY_WORKER_DISABLED);
     b->wupdated = b->s->wupdated = w->s->updated;
-    ap_log_rerror(APLOG_MARK, APLOG_NOTICE, 0, r,
-                  LBXLOGNO(20031) "balancer-manager: added %s to %s (disabled)",
-                  url, b->s->name);
-    return NULL;
+    return ADD_ADDED;
 }
 
 /* Add b_nwrkr to the balancer, as stock: it starts Disabled, other
@@ -273,19 +255,57 @@ static const char *add_locked(struct lbx_mgr_req *m, const char *url)
 static const char *add_member(struct lbx_mgr_req *m, const char *url)
 {
     proxy_balancer *b = m->bsel;
-    const char *err;
+    request_rec *r = m->r;
+    const char *why = NULL;
+    apr_status_t rv = APR_SUCCESS;
+    enum add_outcome outcome;
 
     if (!b->wslot || PROXY_GLOBAL_LOCK(b) != APR_SUCCESS) {
-        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, m->r,
+        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r,
                       LBXLOGNO(01194) "%s: Lock failed for adding worker",
                       b->s->name);
         return "cannot lock the balancer";
     }
     PROXY_THREAD_LOCK(b);
-    err = add_locked(m, url);
+    outcome = add_locked(m, url, &why, &rv);
     PROXY_THREAD_UNLOCK(b);
     PROXY_GLOBAL_UNLOCK(b);
-    return err;
+    switch (outcome) {
+    case ADD_READDED:
+        ap_log_rerror(APLOG_MARK, APLOG_NOTICE, 0, r,
+                      LBXLOGNO(20032) "balancer-manager: re-added removed "
+                                      "member %s to %s (disabled)",
+                      url, b->s->name);
+        return NULL;
+    case ADD_EXISTS:
+        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r,
+                      LBXLOGNO(10164) "balancer-manager: member %s already "
+                                      "exists in %s",
+                      url, b->s->name);
+        return apr_psprintf(r->pool,
+                            "b_nwrkr: %s (a member already matches "
+                            "this URL)",
+                            url);
+    case ADD_FULL:
+        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r,
+                      LBXLOGNO(10163) "balancer-manager: no free member slot "
+                                      "in %s (growth exhausted)",
+                      b->s->name);
+        return "b_nwrkr: no room for another member (raise growth= on the "
+               "balancer)";
+    case ADD_FAILED:
+        ap_log_rerror(APLOG_MARK, APLOG_ERR, rv, r,
+                      LBXLOGNO(01195) "balancer-manager: cannot add %s to %s: "
+                                      "%s",
+                      url, b->s->name, why);
+        return apr_psprintf(r->pool, "b_nwrkr: %s (%s)", url, why);
+    default:
+        ap_log_rerror(APLOG_MARK, APLOG_NOTICE, 0, r,
+                      LBXLOGNO(20031) "balancer-manager: added %s to %s "
+                                      "(disabled)",
+                      url, b->s->name);
+        return NULL;
+    }
 }
 
 static const char *apply_balancer(struct lbx_mgr_req *m,

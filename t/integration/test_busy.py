@@ -49,5 +49,6 @@ ProxyPass /app balancer://k
         H.deadline_poll(lambda: busy() == 0, 20, what="busy repaired to 0")
         assert "gave them back" in h.error_log()
     else:
-        # Stock never gives it back: the count leaked.
-        assert busy() == 1
+        # Stock never gives it back: the count leaked (a probe request
+        # that the kill cut short may have leaked one more).
+        assert busy() >= 1

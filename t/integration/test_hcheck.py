@@ -15,7 +15,9 @@ interval + ~100 ms (+ the check's own time) after the previous one.
 """
 import os
 import re
+import socket
 import statistics
+import threading
 import time
 
 import pytest
@@ -545,3 +547,76 @@ def test_fails_and_passes_are_not_consecutive(impl, make_httpd, backends):
     assert down[:3] == [500, 200, 500], down
     assert up[:3] == [200, 500, 200], up
     h.wait_error_log(r"Health check ENABLING %s" % re.escape(a.url))
+
+
+# --------------------------------------------------------------------------
+# Answers framed as stock frames them
+# --------------------------------------------------------------------------
+class RawAnswer:
+    """A backend that answers every connection with fixed bytes and closes,
+    counting the connections it served."""
+
+    def __init__(self, answer):
+        self.answer = answer
+        self.served = 0
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(64)
+        self.url = "http://127.0.0.1:%d" % self.sock.getsockname()[1]
+        threading.Thread(target=self._loop, daemon=True).start()
+
+    def _loop(self):
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            try:
+                conn.settimeout(2)
+                conn.recv(4096)
+                conn.sendall(self.answer)
+            except OSError:
+                pass
+            finally:
+                conn.close()
+            self.served += 1
+
+    def close(self):
+        self.sock.close()
+
+
+FRAMING = {
+    # answer -> whether a GET check with an always-true expression passes
+    "length": (b"HTTP/1.0 200 OK\r\nContent-Length: 2\r\n\r\nok", True),
+    "negative length": (b"HTTP/1.0 200 OK\r\nContent-Length: -1\r\n\r\nok",
+                        False),
+    "chunked": (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+                b"2\r\nok\r\n0\r\n\r\n", True),
+    "chunked, cut before the last empty line":
+        (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+         b"2\r\nok\r\n0\r\n", False),
+    "first Transfer-Encoding line decides":
+        (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n"
+         b"Transfer-Encoding: gzip\r\nContent-Length: 2\r\n\r\nok", False),
+}
+
+
+def test_get_check_frames_answers_as_stock(impl, make_httpd):
+    """GET checks judge an answer only once it is complete by HTTP's
+    framing: an invalid Content-Length or a chunked body cut before its
+    end fails the check, on both implementations."""
+    raws = {name: RawAnswer(ans) for name, (ans, _) in FRAMING.items()}
+    try:
+        members = ["BalancerMember %s hcmethod=GET hcuri=/h hcexpr=any "
+                   "hcinterval=1 hcfails=1 hcpasses=1" % r.url
+                   for r in raws.values()]
+        h = hc_httpd(make_httpd, impl, balancer(
+            *members, top="ProxyHCExpr any {true}"))
+        H.deadline_poll(lambda: all(r.served >= 2 for r in raws.values()),
+                        15, what="two checks of every member")
+        got = {name: "HcFl" not in status_of(h, r)
+               for name, r in raws.items()}
+        assert got == {name: ok for name, (_, ok) in FRAMING.items()}
+    finally:
+        for r in raws.values():
+            r.close()
