@@ -31,11 +31,13 @@
 #include "ap_mpm.h"
 
 #include "busy.h"
+#include "lbx_hot.h"
 
 APLOG_USE_MODULE(lbx);
 
 struct busy_entry {
     proxy_worker_shared *key; /* NULL = free */
+    apr_size_t *mirror; /* the engine's copy of key->busy, or NULL */
     apr_uint32_t count;
 };
 
@@ -90,15 +92,15 @@ apr_status_t lbx_busy_create(apr_pool_t *pconf, apr_size_t members)
     return APR_SUCCESS;
 }
 
-static void busy_decrement(proxy_worker_shared *ws, apr_size_t by)
+/* *count -= by, never below 0. */
+static void busy_decrement(apr_size_t *count, apr_size_t by)
 {
-    apr_size_t cur = lbx_atomic_load(&ws->busy);
+    apr_size_t cur = lbx_atomic_load(count);
 
-    /* Never below 0. */
     while (cur > 0
-           && !__atomic_compare_exchange_n(
-               &ws->busy, &cur, cur > by ? cur - by : 0, 1, __ATOMIC_RELAXED,
-               __ATOMIC_RELAXED)) {
+           && !__atomic_compare_exchange_n(count, &cur, cur > by ? cur - by : 0,
+                                           1, __ATOMIC_RELAXED,
+                                           __ATOMIC_RELAXED)) {
     }
 }
 
@@ -111,10 +113,14 @@ static void repair_row(struct busy_row *row, server_rec *s, pid_t dead)
     for (i = 0; i < busy_width; i++) {
         apr_uint32_t n = lbx_atomic_load(&e[i].count);
         if (e[i].key && n) {
-            busy_decrement(e[i].key, n);
+            busy_decrement(&e[i].key->busy, n);
+            if (e[i].mirror) {
+                busy_decrement(e[i].mirror, n);
+            }
             total += n;
         }
         e[i].count = 0;
+        e[i].mirror = NULL;
         e[i].key = NULL;
     }
     if (total) {
@@ -181,7 +187,7 @@ void lbx_busy_child_init(apr_pool_t *pchild, server_rec *s)
 
 /* The counter of `ws` in this child's row, claiming an entry if needed;
  * NULL when the row is full or there is no row. */
-static apr_uint32_t *my_counter(proxy_worker_shared *ws)
+static struct busy_entry *my_entry(proxy_worker_shared *ws)
 {
     struct busy_entry *e;
     apr_size_t i, h;
@@ -196,14 +202,14 @@ static apr_uint32_t *my_counter(proxy_worker_shared *ws)
         proxy_worker_shared *key = lbx_atomic_load(&slot->key);
 
         if (key == ws) {
-            return &slot->count;
+            return slot;
         }
         if (key == NULL) {
             proxy_worker_shared *expected = NULL;
             if (__atomic_compare_exchange_n(&slot->key, &expected, ws, 0,
                                             __ATOMIC_ACQ_REL, __ATOMIC_RELAXED)
                 || expected == ws) {
-                return &slot->count;
+                return slot;
             }
         }
     }
@@ -213,6 +219,7 @@ static apr_uint32_t *my_counter(proxy_worker_shared *ws)
 struct busy_hold {
     proxy_worker_shared *ws;
     apr_uint32_t *counter;
+    apr_size_t *mirror;
 };
 
 static apr_status_t busy_release(void *data)
@@ -227,20 +234,33 @@ static apr_status_t busy_release(void *data)
                                                __ATOMIC_RELAXED)) {
         }
     }
-    busy_decrement(hold->ws, 1);
+    busy_decrement(&hold->ws->busy, 1);
+    if (hold->mirror) {
+        busy_decrement(hold->mirror, 1);
+    }
     return APR_SUCCESS;
 }
 
-void lbx_busy_acquire(request_rec *r, proxy_worker *w)
+void lbx_busy_acquire(request_rec *r, proxy_balancer *b, proxy_worker *w)
 {
     struct busy_hold *hold = apr_palloc(r->pool, sizeof(*hold));
+    struct busy_entry *entry = my_entry(w->s);
+    struct lbx_hot *hot = lbx_hot_of(b);
+    long slot = lbx_hot_slot(hot, w);
 
     hold->ws = w->s;
-    hold->counter = my_counter(w->s);
-    if (hold->counter) {
-        lbx_atomic_add(hold->counter, 1);
+    hold->counter = entry ? &entry->count : NULL;
+    hold->mirror = slot >= 0 ? &hot->busy[slot] : NULL;
+    if (entry) {
+        /* Before the count, so a repairer that sees the count sees where
+         * the mirror is. */
+        lbx_atomic_store(&entry->mirror, hold->mirror);
+        lbx_atomic_add(&entry->count, 1);
     }
     lbx_atomic_add(&w->s->busy, 1);
+    if (hold->mirror) {
+        lbx_atomic_add(hold->mirror, 1);
+    }
     apr_pool_cleanup_register(r->pool, hold, busy_release,
                               apr_pool_cleanup_null);
 }

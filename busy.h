@@ -8,7 +8,8 @@
 apr_status_t lbx_busy_create(apr_pool_t *pconf, apr_size_t members);
 /* child_init: give back what dead children held, claim a row. */
 void lbx_busy_child_init(apr_pool_t *pchild, server_rec *s);
-/* Count r as in flight on w until r's pool goes away. */
-void lbx_busy_acquire(request_rec *r, proxy_worker *w);
+/* Count r as in flight on w, member of b, until r's pool goes away (in
+ * w's shared record and in the engine's copy). */
+void lbx_busy_acquire(request_rec *r, proxy_balancer *b, proxy_worker *w);
 
 #endif

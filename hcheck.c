@@ -17,6 +17,7 @@
 #include "hcheck_conf.h"
 #include "hcheck_core.h"
 #include "hcheck_probe.h"
+#include "lbx_hot.h"
 
 APLOG_USE_MODULE(lbx);
 
@@ -46,6 +47,9 @@ static void apply_result(struct lbx_hc_task *t, int ok)
     change = lbx_hc_step(&counts, out, ok, w->s->passes, w->s->fails);
     w->s->pcount = counts.pcount;
     w->s->fcount = counts.fcount;
+    if (change != LBX_HC_NO_CHANGE) {
+        lbx_hot_changed(t->b);
+    }
     if (change == LBX_HC_ENABLE) {
         lbx_status_clear(w, PROXY_WORKER_HC_FAIL | PROXY_WORKER_IN_ERROR);
         ap_log_error(APLOG_MARK, APLOG_INFO, 0, t->s,
@@ -84,7 +88,7 @@ static int due(proxy_worker *w, apr_time_t now)
         && ws->method < EOT && updated != 0 && now > updated + ws->interval;
 }
 
-static void start_check(proxy_worker *w, server_rec *s)
+static void start_check(proxy_worker *w, proxy_balancer *b, server_rec *s)
 {
     struct lbx_hc_task *t;
     apr_pool_t *p;
@@ -95,6 +99,7 @@ static void start_check(proxy_worker *w, server_rec *s)
     t = apr_pcalloc(p, sizeof(*t));
     t->pool = p;
     t->w = w;
+    t->b = b;
     t->s = s;
     /* In flight: the watchdog skips the member until the check is done. */
     lbx_atomic_store(&w->s->updated, 0);
@@ -113,7 +118,8 @@ static void start_check(proxy_worker *w, server_rec *s)
 /* A visit of every member: the same member seen through several vhosts is
  * visited once, with the first server it was seen under. */
 struct member_visit {
-    void (*fn)(proxy_worker *w, server_rec *s, apr_time_t now);
+    void (*fn)(proxy_worker *w, proxy_balancer *b, server_rec *s,
+               apr_time_t now);
     apr_time_t now;
     int sync; /* adopt other processes' edits first */
     apr_pool_t *p;
@@ -140,14 +146,14 @@ static int visit_balancer(server_rec *s, proxy_server_conf *conf,
         }
         apr_hash_set(v->seen, apr_pmemdup(v->p, &ws, sizeof(ws)), sizeof(ws),
                      ws);
-        v->fn(workers[j], s, v->now);
+        v->fn(workers[j], b, s, v->now);
     }
     return 0;
 }
 
 static void for_each_member(server_rec *main_s, apr_pool_t *p,
-                            void (*fn)(proxy_worker *, server_rec *,
-                                       apr_time_t),
+                            void (*fn)(proxy_worker *, proxy_balancer *,
+                                       server_rec *, apr_time_t),
                             int sync)
 {
     struct member_visit v = { fn, apr_time_now(), sync, p, NULL };
@@ -156,10 +162,12 @@ static void for_each_member(server_rec *main_s, apr_pool_t *p,
     lbx_each_balancer(main_s, visit_balancer, &v);
 }
 
-static void mark_fresh(proxy_worker *w, server_rec *s, apr_time_t now)
+static void mark_fresh(proxy_worker *w, proxy_balancer *b, server_rec *s,
+                       apr_time_t now)
 {
     apr_time_t zero = 0;
 
+    (void)b;
     (void)s;
     /* A check in flight when the previous watchdog child went away would
      * otherwise keep the member unchecked forever. */
@@ -167,10 +175,11 @@ static void mark_fresh(proxy_worker *w, server_rec *s, apr_time_t now)
                                 __ATOMIC_RELAXED);
 }
 
-static void maybe_check(proxy_worker *w, server_rec *s, apr_time_t now)
+static void maybe_check(proxy_worker *w, proxy_balancer *b, server_rec *s,
+                        apr_time_t now)
 {
     if (due(w, now)) {
-        start_check(w, s);
+        start_check(w, b, s);
     }
 }
 

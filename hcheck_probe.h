@@ -8,6 +8,7 @@ struct lbx_hc_task {
     apr_pool_t *pool; /* unmanaged: made by the watchdog thread,
                                  * destroyed by the check's thread */
     proxy_worker *w;
+    proxy_balancer *b; /* the balancer it was found in */
     server_rec *s;
     int threaded; /* run by the thread pool (for messages) */
 };

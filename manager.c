@@ -29,6 +29,7 @@
 #include "manager_view.h"
 #include "hcheck_conf.h"
 #include "lbx_shm.h"
+#include "lbx_hot.h"
 
 APLOG_USE_MODULE(lbx);
 
@@ -102,15 +103,44 @@ static const hcmethod_t *method_by_name(const char *name)
 static void recalc_factors(proxy_balancer *b)
 {
     proxy_worker **w = (proxy_worker **)b->workers->elts;
+    struct lbx_hot *hot = lbx_hot_of(b);
     int i;
 
     if (b->workers->nelts == 1) {
         w[0]->s->lbfactor = 100;
-        lbx_atomic_store(&w[0]->s->lbstatus, 100);
-        return;
     }
     for (i = 0; i < b->workers->nelts; i++) {
         lbx_atomic_store(&w[i]->s->lbstatus, w[i]->s->lbfactor);
+        lbx_hot_set_credit(hot, w[i], w[i]->s->lbfactor);
+    }
+}
+
+/* The health-check settings of a validated member edit. */
+static void apply_worker_hc(proxy_worker *w,
+                            const struct lbx_mgr_worker_edit *e,
+                            const hcmethod_t *method)
+{
+    if (e->set & LBX_MW_INTERVAL) {
+        w->s->interval = e->interval_us;
+    }
+    if (e->set & LBX_MW_PASSES) {
+        w->s->passes = e->passes;
+    }
+    if (e->set & LBX_MW_FAILS) {
+        w->s->fails = e->fails;
+    }
+    if (method) {
+        w->s->method = *method;
+    }
+    if (e->set & LBX_MW_HCURI) {
+        ap_proxy_strncpy(w->s->hcuri, e->hcuri, sizeof(w->s->hcuri));
+    }
+    if (e->set & LBX_MW_HCEXPR) {
+        ap_proxy_strncpy(w->s->hcexpr, e->hcexpr, sizeof(w->s->hcexpr));
+    }
+    /* Methods that cannot evaluate an expression keep none (stock). */
+    if (!lbx_hc_method_has_expr(w->s->method)) {
+        *w->s->hcexpr = '\0';
     }
 }
 
@@ -148,6 +178,7 @@ static const char *apply_worker(struct lbx_mgr_req *m,
         ap_log_rerror(APLOG_MARK, APLOG_NOTICE, 0, m->r,
                       LBXLOGNO(20030) "balancer-manager: removed %s from %s",
                       w->s->name_ex, b->s->name);
+        lbx_hot_changed(b);
         return NULL;
     }
     if (e->set & LBX_MW_LBFACTOR) {
@@ -168,31 +199,13 @@ static const char *apply_worker(struct lbx_mgr_req *m,
     if (e->set & LBX_MW_LBSET) {
         w->s->lbset = e->lbset;
     }
-    if (e->set & LBX_MW_INTERVAL) {
-        w->s->interval = e->interval_us;
-    }
-    if (e->set & LBX_MW_PASSES) {
-        w->s->passes = e->passes;
-    }
-    if (e->set & LBX_MW_FAILS) {
-        w->s->fails = e->fails;
-    }
-    if (method) {
-        w->s->method = *method;
-    }
-    if (e->set & LBX_MW_HCURI) {
-        ap_proxy_strncpy(w->s->hcuri, e->hcuri, sizeof(w->s->hcuri));
-    }
-    if (e->set & LBX_MW_HCEXPR) {
-        ap_proxy_strncpy(w->s->hcexpr, e->hcexpr, sizeof(w->s->hcexpr));
-    }
-    /* Methods that cannot evaluate an expression keep none (stock). */
-    if (!lbx_hc_method_has_expr(w->s->method)) {
-        *w->s->hcexpr = '\0';
-    }
+    apply_worker_hc(w, e, method);
     if (!was_usable && PROXY_WORKER_IS_USABLE(w)) {
         b->s->need_reset = 1;
     }
+    /* Status, weight or lbset may have changed: every child walks the
+     * members again. */
+    lbx_hot_changed(b);
     return NULL;
 }
 
@@ -347,6 +360,7 @@ static const char *apply_balancer(struct lbx_mgr_req *m,
         ap_proxy_strncpy(b->s->sticky_path, e->sticky_path,
                          sizeof(b->s->sticky_path));
     }
+    lbx_hot_changed(b);
     return NULL;
 }
 

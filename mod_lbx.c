@@ -27,8 +27,10 @@
 #include "hcheck_conf.h"
 #include "hcheck_probe.h"
 #include "provider.h"
+#include "engine.h"
 #include "hb_reports.h"
 #include "lbx_shm.h"
+#include "lbx_hot.h"
 #include "busy.h"
 #include "lbx_conf.h"
 #include "lbx_proxy.h"
@@ -164,6 +166,12 @@ static int lbx_post_config(apr_pool_t *pconf, apr_pool_t *plog,
     if (lbx_shm_post_config(pconf, ptemp, main_s, &members) != OK) {
         return !OK;
     }
+    if ((rv = lbx_hot_create(pconf, main_s)) != APR_SUCCESS) {
+        ap_log_error(APLOG_MARK, APLOG_EMERG, rv, main_s,
+                     LBXLOGNO(20013) "cannot create the selection engine's "
+                                     "shared memory");
+        return !OK;
+    }
     lbx_hb_reports_post_config(pconf, main_s);
     if (lbx_hc_post_config(pconf, main_s) != OK) {
         return !OK;
@@ -182,7 +190,7 @@ static void lbx_child_init(apr_pool_t *p, server_rec *main_s)
     lbx_busy_child_init(p, main_s);
     lbx_hc_child_init(p);
     lbx_shm_child_init(p, main_s);
-    lbx_scratch_child_init(p, main_s);
+    lbx_engine_child_init(p, main_s);
 }
 
 static void lbx_register_hooks(apr_pool_t *p)

@@ -13,6 +13,7 @@
 
 #include "request.h"
 #include "busy.h"
+#include "lbx_hot.h"
 #include "provider.h"
 #include "sticky.h"
 
@@ -197,6 +198,7 @@ static void force_recovery(proxy_balancer *b, server_rec *s)
                      b->s->name, workers[i]->s->hostname_ex,
                      (int)workers[i]->s->port);
     }
+    lbx_hot_changed(b);
 }
 
 static proxy_worker *run_finder(proxy_balancer *b, request_rec *r)
@@ -305,7 +307,7 @@ static int choose_by_session(proxy_balancer *b, request_rec *r,
             b->lbmethod->updatelbstatus(b, *w, r->server);
         }
         else {
-            lbx_credit_sticky_hit(b, *w, r->pool);
+            lbx_credit_sticky_hit(b, *w, r);
         }
         lbx_atomic_add(&(*w)->s->elected, 1);
     }
@@ -378,7 +380,7 @@ int lbx_pre_request(proxy_worker **worker, proxy_balancer **balancer,
     }
     *worker = w;
 
-    lbx_busy_acquire(r, w);
+    lbx_busy_acquire(r, b, w);
 
     apr_table_setn(r->subprocess_env, "BALANCER_NAME", b->s->name);
     apr_table_setn(r->subprocess_env, "BALANCER_WORKER_NAME", w->s->name_ex);
@@ -397,6 +399,26 @@ int lbx_pre_request(proxy_worker **worker, proxy_balancer **balancer,
                   LBXLOGNO(01172) "%s: worker (%s) rewritten to %s", b->s->name,
                   w->s->name_ex, *url);
     return status;
+}
+
+/* What the engine needs to know after an attempt: the member's traffic as
+ * mod_proxy counted it (bytraffic reads the mirror), and whether it became
+ * unusable (mod_proxy marks a member in error when it cannot connect; the
+ * candidates must then be walked again, in every process). */
+static void after_attempt(proxy_balancer *b, proxy_worker *w)
+{
+    struct lbx_hot *hot = lbx_hot_of(b);
+    long slot = lbx_hot_slot(hot, w);
+
+    if (slot >= 0) {
+        lbx_atomic_store(&hot->sent[slot],
+                         (uint64_t)lbx_atomic_load(&w->s->transferred));
+        lbx_atomic_store(&hot->rcvd[slot],
+                         (uint64_t)lbx_atomic_load(&w->s->read));
+    }
+    if (!PROXY_WORKER_IS_USABLE(w)) {
+        lbx_hot_changed(b);
+    }
 }
 
 static void mark_in_error(proxy_worker *w)
@@ -447,6 +469,7 @@ int lbx_post_request(proxy_worker *worker, proxy_balancer *balancer,
             balancer->s->name, ap_proxy_worker_name(r->pool, worker));
         mark_in_error(worker);
     }
+    after_attempt(balancer, worker);
     if ((rv = PROXY_THREAD_UNLOCK(balancer)) != APR_SUCCESS) {
         ap_log_rerror(APLOG_MARK, APLOG_ERR, rv, r,
                       LBXLOGNO(01175) "%s: Unlock failed for post_request",

@@ -23,7 +23,13 @@ struct lbx_peer {
     uint64_t busy; /* requests in flight */
     uint64_t sent; /* bytes transferred to the backend, for bytraffic */
     uint64_t rcvd; /* bytes read from the backend, for bytraffic */
+    uint64_t latency; /* bylatency: the member's peak-EWMA response time
+                       * in microseconds (lbx_peak_ewma); 0 = no sample */
+    uint32_t member; /* the member's index in its balancer (byhash maps
+                      * ring points to peers through peer_of) */
 };
+
+struct lbx_ring;
 
 /* Uniform 32-bit random numbers; unit tests script it. */
 typedef uint32_t lbx_rand_fn(void *ctx);
@@ -33,6 +39,18 @@ struct lbx_pick_in {
     size_t n;
     lbx_rand_fn *rand;
     void *rand_ctx;
+    /* bylatency: the latency given to a peer without samples (the glue
+     * passes a typical latency of the balancer), microseconds, > 0. */
+    uint64_t latency_default;
+    /* byhash: the request key's hash (lbx_hash64), the ring of all
+     * members (lbx_ring_build), member index -> index into peers or -1
+     * when that member is not eligible now, and the load bound: no peer
+     * may take more than balance_pct % of the mean requests in flight
+     * (0: unbounded). */
+    uint64_t key;
+    const struct lbx_ring *ring;
+    const int32_t *peer_of;
+    uint32_t balance_pct;
 };
 
 /* Which shared counters a method's reset() zeroes (stock semantics). */
@@ -90,6 +108,19 @@ int64_t lbx_byrequests_credit(struct lbx_peer *peers, size_t n, size_t winner);
 long lbx_byrequests_charge(struct lbx_pick_in *in, long best);
 long lbx_bytraffic_pick(struct lbx_pick_in *in);
 long lbx_bybusyness_pick(struct lbx_pick_in *in);
+/* bylatency.c: the peak-EWMA response time in microseconds after a sample
+ * of sample_us taken elapsed_us after the previous one (ewma 0: no sample
+ * yet).  The first sample, or one above the estimate, replaces it; a
+ * lower one gives ewma * w + sample_us * (1 - w), w = exp(-elapsed_us /
+ * tau_us), rounded (tau_us 0: the sample).  A 0 sample counts as 1, so
+ * the result is never 0. */
+uint64_t lbx_peak_ewma(uint64_t ewma, uint64_t elapsed_us, uint64_t sample_us,
+                       uint64_t tau_us);
+/* The bylatency method: draws two distinct peers (two calls of in->rand;
+ * none when n < 2) and returns the one with the lower latency * (busy + 1)
+ * / weight, compared exactly, the lower index on equal cost; latency 0
+ * means in->latency_default.  Credit is not touched. */
+long lbx_bylatency_pick(struct lbx_pick_in *in);
 
 /* heartbeat.c: what one backend reported through mod_heartbeat. */
 #define LBX_HB_LINE_MAX 4096 /* longest HeartbeatStorage line, as stock */
@@ -121,9 +152,40 @@ long lbx_hb_pick(const uint32_t *ready, size_t n, uint64_t pick);
  * touched. */
 long lbx_heartbeat_pick(struct lbx_pick_in *in);
 
+/* byhash.c: consistent hashing with bounded loads. */
+struct lbx_ring_point {
+    uint64_t hash;
+    uint32_t member; /* index into the names given to lbx_ring_build */
+};
+struct lbx_ring {
+    size_t n; /* points in use */
+    struct lbx_ring_point *points; /* the glue's memory, sorted by hash */
+};
+/* 64-bit hash of the bytes, the same on every machine, build and process;
+ * its values must never change (rings of all front-ends depend on it). */
+uint64_t lbx_hash64(const void *data, size_t len);
+/* Points the ring of these members needs: 40 per weight 100 (rounded to
+ * the nearest), at least 1 for weight > 0, none for weight <= 0, at most
+ * 4000 per member. */
+size_t lbx_ring_points(const int64_t *weights, size_t n);
+/* Fill ring->points (room for lbx_ring_points(weights, n)) with points
+ * hashed from each member's name (non-NULL, NUL-terminated) and the
+ * point's number, sorted by hash, then member; sets ring->n.  n fits in
+ * int32_t; equal names give equal points. */
+void lbx_ring_build(struct lbx_ring *ring, const char *const *names,
+                    const int64_t *weights, size_t n);
+/* The peer owning the first ring point at or after in->key, walking on
+ * past ineligible members and, with balance_pct > 0, past peers at the
+ * load bound; the first eligible one when the bound refuses all.
+ * LBX_NONE only when no ring point leads to a peer (n == 0, empty ring).
+ * Credit is not touched. */
+long lbx_byhash_pick(struct lbx_pick_in *in);
+
 extern const struct lbx_method lbx_method_byrequests;
 extern const struct lbx_method lbx_method_bytraffic;
 extern const struct lbx_method lbx_method_bybusyness;
+extern const struct lbx_method lbx_method_bylatency;
 extern const struct lbx_method lbx_method_heartbeat;
+extern const struct lbx_method lbx_method_byhash;
 
 #endif

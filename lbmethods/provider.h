@@ -1,5 +1,4 @@
-/* provider.h: the lbmethod providers mod_lbx registers with mod_proxy,
- * and the per-process scratch their finders work in. */
+/* provider.h: the lbmethod providers mod_lbx registers with mod_proxy. */
 #ifndef LBX_PROVIDER_H
 #define LBX_PROVIDER_H
 
@@ -8,15 +7,11 @@
 /* register_hooks: byrequests, bytraffic, bybusyness, heartbeat. */
 void lbx_register_providers(apr_pool_t *p);
 
-/* child_init: scratch for every balancer, sized for the most members it
- * can ever have, so the request path does not allocate. */
-void lbx_scratch_child_init(apr_pool_t *pchild, server_rec *main_s);
-
 /* Stock's accounting for a request routed by its session (no lbmethod
  * choice): every usable member earns its weight and `chosen` pays for
  * all, so byrequests stays fair when part of the traffic is sticky.
  * Called under the balancer's thread mutex. */
 void lbx_credit_sticky_hit(proxy_balancer *b, proxy_worker *chosen,
-                           apr_pool_t *p);
+                           request_rec *r);
 
 #endif

@@ -16,7 +16,9 @@ int main(void)
     suite_add_tcase(suite, lbx_tcase_byrequests());
     suite_add_tcase(suite, lbx_tcase_bytraffic());
     suite_add_tcase(suite, lbx_tcase_bybusyness());
+    suite_add_tcase(suite, lbx_tcase_bylatency());
     suite_add_tcase(suite, lbx_tcase_heartbeat());
+    suite_add_tcase(suite, lbx_tcase_byhash());
     suite_add_tcase(suite, lbx_tcase_hcheck_core());
     suite_add_tcase(suite, lbx_tcase_hcheck_frame());
     suite_add_tcase(suite, lbx_tcase_manager_core());

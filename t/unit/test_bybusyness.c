@@ -24,27 +24,29 @@ static const struct {
     int64_t credit_after[3];
 } busy_cases[] = {
     { "fewest in flight wins",
-      { { 100, 0, 3, 0, 0 }, { 100, 0, 1, 0, 0 }, { 100, 0, 2, 0, 0 } },
+      { { 100, 0, 3, 0, 0, 0, 0 },
+        { 100, 0, 1, 0, 0, 0, 0 },
+        { 100, 0, 2, 0, 0, 0, 0 } },
       3,
       1,
       { 100, -200, 100 } },
     { "busy beats credit",
-      { { 100, 500, 2, 0, 0 }, { 100, -500, 1, 0, 0 } },
+      { { 100, 500, 2, 0, 0, 0, 0 }, { 100, -500, 1, 0, 0, 0, 0 } },
       2,
       1,
       { 600, -600 } },
     { "equal busy: more credit wins",
-      { { 100, 0, 1, 0, 0 }, { 100, 50, 1, 0, 0 } },
+      { { 100, 0, 1, 0, 0, 0, 0 }, { 100, 50, 1, 0, 0, 0, 0 } },
       2,
       1,
       { 100, -50 } },
     { "equal busy and credit: weight decides (credit after this round)",
-      { { 100, 0, 0, 0, 0 }, { 300, 0, 0, 0, 0 } },
+      { { 100, 0, 0, 0, 0, 0, 0 }, { 300, 0, 0, 0, 0, 0, 0 } },
       2,
       1,
       { 100, -100 } },
     { "complete tie: earlier member",
-      { { 100, 0, 0, 0, 0 }, { 100, 0, 0, 0, 0 } },
+      { { 100, 0, 0, 0, 0, 0, 0 }, { 100, 0, 0, 0, 0, 0, 0 } },
       2,
       0,
       { -100, 100 } },
@@ -70,7 +72,8 @@ END_TEST
 START_TEST(test_bybusyness_idle_follows_weights)
 {
     /* Nothing ever in flight: bybusyness degenerates to byrequests. */
-    struct lbx_peer p[2] = { { 100, 0, 0, 0, 0 }, { 200, 0, 0, 0, 0 } };
+    struct lbx_peer p[2] = { { 100, 0, 0, 0, 0, 0, 0 },
+                             { 200, 0, 0, 0, 0, 0, 0 } };
     const char *expect = "BABBAB";
     size_t k;
 
@@ -90,7 +93,8 @@ START_TEST(test_bybusyness_long_run_avoids_slow_member)
         MAXQ = 4096
     };
     static int finish_a[MAXQ], finish_b[MAXQ];
-    struct lbx_peer p[2] = { { 100, 0, 0, 0, 0 }, { 100, 0, 0, 0, 0 } };
+    struct lbx_peer p[2] = { { 100, 0, 0, 0, 0, 0, 0 },
+                             { 100, 0, 0, 0, 0, 0, 0 } };
     int na = 0, nb = 0, count[2] = { 0, 0 }, t, i;
     uint32_t seed = 99;
 

@@ -66,9 +66,9 @@ END_TEST
 
 START_TEST(test_credits_sum_to_zero_and_ties_go_first)
 {
-    struct lbx_peer peers[3] = { { 100, 0, 0, 0, 0 },
-                                 { 100, 0, 0, 0, 0 },
-                                 { 100, 0, 0, 0, 0 } };
+    struct lbx_peer peers[3] = { { 100, 0, 0, 0, 0, 0, 0 },
+                                 { 100, 0, 0, 0, 0, 0, 0 },
+                                 { 100, 0, 0, 0, 0, 0, 0 } };
     struct lbx_pick_in in;
     int k;
 
@@ -90,9 +90,9 @@ END_TEST
 START_TEST(test_sticky_credit)
 {
     /* A sticky hit on member 1: everyone earns its weight, 1 pays all. */
-    struct lbx_peer peers[3] = { { 100, 5, 0, 0, 0 },
-                                 { 200, 0, 0, 0, 0 },
-                                 { 300, -5, 0, 0, 0 } };
+    struct lbx_peer peers[3] = { { 100, 5, 0, 0, 0, 0, 0 },
+                                 { 200, 0, 0, 0, 0, 0, 0 },
+                                 { 300, -5, 0, 0, 0, 0, 0 } };
 
     lbx_byrequests_credit(peers, 3, 1);
     ck_assert_int_eq(peers[0].credit, 105);

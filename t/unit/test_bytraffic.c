@@ -23,31 +23,33 @@ static const struct {
     long expect;
 } traffic_cases[] = {
     { "fewer bytes per weight wins although more bytes",
-      { { 100, 0, 0, 3000, 0 }, { 200, 0, 0, 5000, 0 } },
+      { { 100, 0, 0, 3000, 0, 0, 0 }, { 200, 0, 0, 5000, 0, 0, 0 } },
       2,
       1 },
     { "sent and read both count",
-      { { 100, 0, 0, 100, 900 }, { 100, 0, 0, 500, 0 } },
+      { { 100, 0, 0, 100, 900, 0, 0 }, { 100, 0, 0, 500, 0, 0, 0 } },
       2,
       1 },
     { "tie goes to the earlier member",
-      { { 100, 0, 0, 700, 0 }, { 100, 0, 0, 0, 700 } },
+      { { 100, 0, 0, 700, 0, 0, 0 }, { 100, 0, 0, 0, 700, 0, 0 } },
       2,
       0 },
     /* Stock divides sent and read separately: 199/200 + 199/200 = 0, not
      * 398/200 = 1, so A ties with B (50/100 = 0) and wins as the earlier. */
     { "separate integer divisions, as stock",
-      { { 200, 0, 0, 199, 199 }, { 100, 0, 0, 0, 50 } },
+      { { 200, 0, 0, 199, 199, 0, 0 }, { 100, 0, 0, 0, 50, 0, 0 } },
       2,
       0 },
     { "idle member wins",
-      { { 100, 0, 0, 100, 0 }, { 100, 0, 0, 0, 0 }, { 100, 0, 0, 0, 0 } },
+      { { 100, 0, 0, 100, 0, 0, 0 },
+        { 100, 0, 0, 0, 0, 0, 0 },
+        { 100, 0, 0, 0, 0, 0, 0 } },
       3,
       1 },
-    { "single member", { { 100, 0, 0, 1u << 30, 1u << 30 } }, 1, 0 },
+    { "single member", { { 100, 0, 0, 1u << 30, 1u << 30, 0, 0 } }, 1, 0 },
     { "huge counters do not overflow",
-      { { 100, 0, 0, UINT64_MAX / 2, UINT64_MAX / 2 },
-        { 100, 0, 0, UINT64_MAX / 2, 0 } },
+      { { 100, 0, 0, UINT64_MAX / 2, UINT64_MAX / 2, 0, 0 },
+        { 100, 0, 0, UINT64_MAX / 2, 0, 0, 0 } },
       2,
       1 },
 };
@@ -75,7 +77,8 @@ END_TEST
  * served end up split 1:3 (within 2%), whatever the size mix. */
 START_TEST(test_bytraffic_long_run_shares)
 {
-    struct lbx_peer p[2] = { { 100, 0, 0, 0, 0 }, { 300, 0, 0, 0, 0 } };
+    struct lbx_peer p[2] = { { 100, 0, 0, 0, 0, 0, 0 },
+                             { 300, 0, 0, 0, 0, 0, 0 } };
     uint32_t seed = 7;
     int k;
 

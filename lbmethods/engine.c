@@ -1,0 +1,342 @@
+/* engine.c: the candidates of each balancer, kept per process.
+ *
+ * Stock walks every member on every request: it reads each member's
+ * shared record to decide eligibility, then credits every candidate's
+ * lbstatus in shared memory.  With 1,024 members that is thousands of
+ * scattered reads and 1,024 atomic writes per request, under a lock that
+ * the process's other threads then wait for.
+ *
+ * Here the walk (lbx_eligible, stock's rules) runs only when its result
+ * may have changed: lbx_hot_changed() bumps a generation in shared memory
+ * whenever mod_lbx changes a status, weight or member list (manager,
+ * health checks, a member found in error after a request, recovery), the
+ * member list grew, a member in error is due for its retry, or a second
+ * has passed (a safety net for changes made behind mod_lbx's back).  The
+ * result, candidate members with their weights and slots, stays in this
+ * process.  A pick then reads the candidates' busy, traffic and credit
+ * from the compact shared arrays of lbx_hot.c, and the winner alone pays
+ * for the round (see struct lbx_hot: credit as virtual time; a member
+ * earns nothing while it is not a candidate, as in stock).
+ */
+#include "apr_hash.h"
+
+#include "engine.h"
+#include "lbx_hot.h"
+
+APLOG_USE_MODULE(lbx);
+
+/* How long a candidate list may be used without any sign of change. */
+#define ENGINE_REFRESH apr_time_from_sec(1)
+
+struct lbx_engine {
+    apr_pool_t *pool; /* for method state, under the mutex */
+    void *method_state;
+    struct lbx_hot *hot;
+    size_t cap; /* member positions the arrays hold */
+    int built;
+    uint64_t gen; /* lbx_hot's gen the list was built at */
+    int nmembers; /* b->workers->nelts then */
+    apr_time_t refresh_at; /* rebuild at the latest then */
+    size_t ncand;
+    int64_t total; /* sum of the candidates' weights */
+    int64_t usable_total; /* sum of every usable member's weight */
+    struct lbx_member *members; /* scratch for lbx_eligible */
+    size_t *cand; /* candidate k is b->workers[cand[k]] */
+    uint32_t *slot; /* ... and lbx_hot slot slot[k] */
+    int64_t *weight; /* ... and weight (lbfactor) weight[k] */
+    unsigned char *is_cand; /* by slot: a candidate of the list */
+    struct lbx_peer *peers;
+};
+
+/* balancer pointer -> engine, built in child_init and only read
+ * afterwards, so request threads may look it up without a lock. */
+static apr_hash_t *engines;
+
+static struct lbx_engine *engine_make(apr_pool_t *p, size_t cap,
+                                      struct lbx_hot *hot)
+{
+    struct lbx_engine *e = apr_pcalloc(p, sizeof(*e));
+    size_t slots = hot ? hot->cap : 1;
+
+    e->cap = cap ? cap : 1;
+    e->pool = p;
+    e->hot = hot;
+    e->members = apr_pcalloc(p, e->cap * sizeof(*e->members));
+    e->cand = apr_pcalloc(p, e->cap * sizeof(*e->cand));
+    e->slot = apr_pcalloc(p, e->cap * sizeof(*e->slot));
+    e->weight = apr_pcalloc(p, e->cap * sizeof(*e->weight));
+    e->peers = apr_pcalloc(p, e->cap * sizeof(*e->peers));
+    e->is_cand = apr_pcalloc(p, slots);
+    return e;
+}
+
+static int add_engine(server_rec *s, proxy_server_conf *conf, proxy_balancer *b,
+                      void *data)
+{
+    apr_pool_t *p = data, *ep;
+    int cap =
+        b->max_workers > b->workers->nelts ? b->max_workers : b->workers->nelts;
+
+    (void)s;
+    (void)conf;
+    if (apr_hash_get(engines, &b, sizeof(b))) {
+        return 0;
+    }
+    /* Its own pool: later allocations happen under the balancer's mutex,
+     * not the child's. */
+    apr_pool_create(&ep, p);
+    apr_hash_set(engines, apr_pmemdup(p, &b, sizeof(b)), sizeof(b),
+                 engine_make(ep, (size_t)cap, lbx_hot_of(b)));
+    return 0;
+}
+
+void lbx_engine_child_init(apr_pool_t *pchild, server_rec *main_s)
+{
+    engines = apr_hash_make(pchild);
+    lbx_each_balancer(main_s, add_engine, pchild);
+}
+
+/* The engine of b for n members; one made from `p` when b has none big
+ * enough (a balancer that grew beyond what child_init saw). */
+static struct lbx_engine *engine_of(proxy_balancer *b, size_t n, apr_pool_t *p)
+{
+    struct lbx_engine *e =
+        engines ? apr_hash_get(engines, &b, sizeof(b)) : NULL;
+
+    if (!e || e->cap < n) {
+        e = engine_make(p, n, lbx_hot_of(b));
+    }
+    return e;
+}
+
+void **lbx_engine_method_state(proxy_balancer *b, apr_pool_t *p,
+                               apr_pool_t **pool)
+{
+    struct lbx_engine *e = engine_of(b, 0, p);
+
+    *pool = e->pool;
+    return &e->method_state;
+}
+
+/* ---- the candidate list ------------------------------------------------- */
+
+static unsigned member_flags(proxy_worker *w)
+{
+    unsigned f = 0;
+
+    if (PROXY_WORKER_IS_USABLE(w)) {
+        f |= LBX_M_USABLE;
+    }
+    if (PROXY_WORKER_IS_DRAINING(w)) {
+        f |= LBX_M_DRAIN;
+    }
+    if (PROXY_WORKER_IS_SPARE(w)) {
+        f |= LBX_M_SPARE;
+    }
+    if (PROXY_WORKER_IS_STANDBY(w)) {
+        f |= LBX_M_STANDBY;
+    }
+    return f;
+}
+
+struct retry_ctx {
+    proxy_worker **workers;
+    server_rec *s;
+};
+
+static unsigned retry_member(void *ctx_, size_t idx)
+{
+    struct retry_ctx *ctx = ctx_;
+
+    lbx_retry_worker(ctx->workers[idx], ctx->s);
+    return member_flags(ctx->workers[idx]);
+}
+
+/* When the list must be built again at the latest: in a second, or when
+ * the first member in error may be retried (stock retries on every
+ * request; it cannot come back before its retry period is over). */
+static apr_time_t next_refresh(proxy_worker **workers, int n, apr_time_t now)
+{
+    apr_time_t at = now + ENGINE_REFRESH;
+    int i;
+
+    for (i = 0; i < n; i++) {
+        proxy_worker_shared *ws = workers[i]->s;
+        if ((ws->status & PROXY_WORKER_IN_ERROR)
+            && ws->error_time + ws->retry < at) {
+            at = ws->error_time + ws->retry;
+        }
+    }
+    return at;
+}
+
+/* Members that stopped being candidates start their time out; members
+ * that came back pay back what virtual time credited them for the picks
+ * made meanwhile (whichever process sees it first; the exchange makes it
+ * happen once). */
+static void settle_out_time(struct lbx_engine *e, proxy_worker **workers, int n)
+{
+    struct lbx_hot *hot = e->hot;
+    uint64_t now =
+        lbx_atomic_load(&hot->rounds) - lbx_atomic_load(&hot->sticky_rounds);
+    int i;
+
+    for (i = 0; i < n; i++) {
+        long slot = lbx_hot_slot(hot, workers[i]);
+        uint64_t since;
+
+        if (slot < 0) {
+            continue;
+        }
+        if (!e->is_cand[slot]) {
+            since = 0;
+            __atomic_compare_exchange_n(&hot->out_since[slot], &since, now + 1,
+                                        0, __ATOMIC_RELAXED, __ATOMIC_RELAXED);
+        }
+        else if ((since = __atomic_exchange_n(&hot->out_since[slot], 0,
+                                              __ATOMIC_RELAXED))
+                 != 0) {
+            lbx_atomic_add(&hot->debt[slot],
+                           lbx_atomic_load(&workers[i]->s->lbfactor)
+                               * (int64_t)(now - (since - 1)));
+        }
+    }
+}
+
+/* Walk every member as stock does and keep the candidates.  Stock's
+ * lbstatus of every candidate is written so the manager and mod_status
+ * show it. */
+static void rebuild(struct lbx_engine *e, proxy_balancer *b, request_rec *r,
+                    uint64_t gen, int n)
+{
+    proxy_worker **workers = (proxy_worker **)b->workers->elts;
+    struct retry_ctx ctx = { workers, r->server };
+    size_t i, k, count;
+
+    for (i = 0; i < (size_t)n; i++) {
+        e->members[i].lbset = workers[i]->s->lbset;
+        e->members[i].flags = member_flags(workers[i]);
+    }
+    count = lbx_eligible(e->members, (size_t)n, retry_member, &ctx, e->cand);
+    e->usable_total = 0;
+    for (i = 0; i < (size_t)n; i++) {
+        if (PROXY_WORKER_IS_USABLE(workers[i])) {
+            e->usable_total += lbx_atomic_load(&workers[i]->s->lbfactor);
+        }
+    }
+    memset(e->is_cand, 0, e->hot->cap);
+    e->total = 0;
+    for (i = 0, k = 0; i < count; i++) {
+        proxy_worker *w = workers[e->cand[i]];
+        long slot = lbx_hot_slot(e->hot, w);
+
+        if (slot < 0) {
+            continue; /* no shared slot: never a candidate */
+        }
+        e->cand[k] = e->cand[i];
+        e->slot[k] = (uint32_t)slot;
+        e->weight[k] = lbx_atomic_load(&w->s->lbfactor);
+        e->total += e->weight[k];
+        e->is_cand[slot] = 1;
+        k++;
+    }
+    settle_out_time(e, workers, n);
+    for (i = 0; i < k; i++) {
+        proxy_worker *w = workers[e->cand[i]];
+
+        lbx_atomic_store(&w->s->lbstatus, (int)lbx_hot_credit(e->hot, w));
+        /* Traffic as mod_proxy counts it, mirrored per request after. */
+        lbx_atomic_store(&e->hot->sent[e->slot[i]],
+                         (uint64_t)lbx_atomic_load(&w->s->transferred));
+        lbx_atomic_store(&e->hot->rcvd[e->slot[i]],
+                         (uint64_t)lbx_atomic_load(&w->s->read));
+    }
+    e->ncand = k;
+    e->gen = gen;
+    e->nmembers = n;
+    e->refresh_at = next_refresh(workers, n, r->request_time);
+    e->built = 1;
+}
+
+size_t lbx_engine_prepare(struct lbx_pick *p, proxy_balancer *b, request_rec *r)
+{
+    int n = b->workers->nelts;
+    struct lbx_engine *e = engine_of(b, (size_t)n, r->pool);
+    struct lbx_hot *hot = e->hot;
+    uint64_t gen, round;
+    size_t k;
+
+    memset(p, 0, sizeof(*p));
+    p->b = b;
+    p->e = e;
+    if (!hot) {
+        return 0;
+    }
+    gen = lbx_atomic_load(&hot->gen);
+    if (!e->built || gen != e->gen || n != e->nmembers
+        || r->request_time >= e->refresh_at) {
+        rebuild(e, b, r, gen, n);
+    }
+    /* The round this pick is: every candidate has earned its weight once
+     * more (credits as virtual time, see struct lbx_hot). */
+    round = lbx_atomic_add(&hot->rounds, 1) - 1;
+    for (k = 0; k < e->ncand; k++) {
+        uint32_t slot = e->slot[k];
+        struct lbx_peer *peer = &e->peers[k];
+
+        peer->weight = e->weight[k];
+        peer->credit =
+            peer->weight * (int64_t)round - lbx_atomic_load(&hot->debt[slot]);
+        peer->busy = lbx_atomic_load(&hot->busy[slot]);
+        peer->sent = lbx_atomic_load(&hot->sent[slot]);
+        peer->rcvd = lbx_atomic_load(&hot->rcvd[slot]);
+        peer->member = slot;
+    }
+    p->in.peers = e->peers;
+    p->in.n = e->ncand;
+    return e->ncand;
+}
+
+proxy_worker *lbx_engine_commit(struct lbx_pick *p, long pick, int credit)
+{
+    struct lbx_engine *e = p->e;
+    proxy_worker *w;
+    uint32_t slot;
+
+    if (pick == LBX_NONE || (size_t)pick >= e->ncand) {
+        return NULL;
+    }
+    w = ((proxy_worker **)p->b->workers->elts)[e->cand[pick]];
+    slot = e->slot[pick];
+    if (credit) {
+        lbx_atomic_add(&e->hot->debt[slot], e->total);
+        lbx_atomic_store(&w->s->lbstatus, (int)(p->in.peers[pick].credit));
+    }
+    if (!PROXY_WORKER_IS_USABLE(w)) {
+        /* Changed since the list was built: build it again next time. */
+        e->built = 0;
+        return NULL;
+    }
+    return w;
+}
+
+void lbx_engine_sticky_hit(proxy_balancer *b, proxy_worker *chosen,
+                           request_rec *r)
+{
+    int n = b->workers->nelts;
+    struct lbx_engine *e = engine_of(b, (size_t)n, r->pool);
+    long slot = lbx_hot_slot(e->hot, chosen);
+    uint64_t gen;
+
+    if (slot < 0) {
+        return;
+    }
+    gen = lbx_atomic_load(&e->hot->gen);
+    if (!e->built || gen != e->gen || n != e->nmembers) {
+        rebuild(e, b, r, gen, n); /* for the usable members' total */
+    }
+    lbx_atomic_add(&e->hot->sticky_rounds, 1);
+    lbx_atomic_add(&e->hot->rounds, 1);
+    lbx_atomic_add(&e->hot->debt[slot], e->usable_total);
+    lbx_atomic_store(&chosen->s->lbstatus, (int)lbx_hot_credit(e->hot, chosen));
+}

@@ -1,0 +1,51 @@
+/* engine.h: the candidates of a balancer, kept per process between
+ * requests, and the per-pick snapshot the pure cores choose from. */
+#ifndef LBX_ENGINE_H
+#define LBX_ENGINE_H
+
+#include "lbx_proxy.h"
+#include "lbx_method.h"
+
+struct lbx_engine;
+
+/* child_init: an engine for every balancer, sized for the most members
+ * it can ever have, so the request path does not allocate. */
+void lbx_engine_child_init(apr_pool_t *pchild, server_rec *main_s);
+
+/* One pick in the making. */
+struct lbx_pick {
+    proxy_balancer *b;
+    struct lbx_engine *e;
+    struct lbx_pick_in in; /* peers and their count for the core */
+};
+
+/* Fill p->in with the candidates of b, as stock's lbset / spare / standby
+ * rules give them, each with its weight, byrequests credit, busy and
+ * traffic.  The candidate list is rebuilt only when something it depends
+ * on changed (lbx_hot_changed, members added), when a member in error is
+ * due for a retry, and once a second; otherwise this costs one pass over
+ * compact arrays.  Returns the number of candidates.  Under the balancer's
+ * thread mutex. */
+size_t lbx_engine_prepare(struct lbx_pick *p, proxy_balancer *b,
+                          request_rec *r);
+
+/* Account for the core's choice `pick` (an index into p->in.peers) and
+ * return its member: with `credit`, the winner pays the round's total
+ * weight (byrequests' arithmetic).  NULL when pick is LBX_NONE or the
+ * member became unusable since the list was built (the list is then
+ * rebuilt at the next prepare). */
+proxy_worker *lbx_engine_commit(struct lbx_pick *p, long pick, int credit);
+
+/* Stock's accounting for a request routed by its session: every usable
+ * member earns its weight and `chosen` pays for all.  Under the balancer's
+ * thread mutex. */
+void lbx_engine_sticky_hit(proxy_balancer *b, proxy_worker *chosen,
+                           request_rec *r);
+
+/* A slot for the per-process state of b's method, and in *pool the pool
+ * to allocate that state from (under the thread mutex); `p` serves a
+ * balancer child_init did not see. */
+void **lbx_engine_method_state(proxy_balancer *b, apr_pool_t *p,
+                               apr_pool_t **pool);
+
+#endif

@@ -1,0 +1,142 @@
+/* lbx_hot.c: the selection engine's shared per-balancer state (see
+ * lbx_hot.h).  Made at post_config in anonymous shared memory, so every
+ * child of a generation sees it at the same address; a restart starts
+ * from zero, as stock's credits do. */
+#include "apr_hash.h"
+#include "apr_shm.h"
+
+#include "lbx_hot.h"
+
+APLOG_USE_MODULE(lbx);
+
+static apr_shm_t *hot_shm;
+/* b->s (the balancer's shared record, one per balancer whatever server
+ * uses it) -> struct lbx_hot; built before the fork, read-only after. */
+static apr_hash_t *hot_by_balancer;
+
+struct hot_plan {
+    apr_pool_t *p;
+    apr_hash_t *slots; /* b->s -> member slots */
+    apr_size_t bytes;
+};
+
+#define HOT_ALIGN(n) APR_ALIGN((n), 64)
+
+static apr_size_t hot_bytes(apr_size_t slots)
+{
+    return HOT_ALIGN(sizeof(struct lbx_hot))
+        + 5 * HOT_ALIGN(slots * sizeof(uint64_t));
+}
+
+static int plan_balancer(server_rec *s, proxy_server_conf *conf,
+                         proxy_balancer *b, void *data)
+{
+    struct hot_plan *plan = data;
+    apr_size_t *slots;
+
+    (void)s;
+    (void)conf;
+    if (!b->s || apr_hash_get(plan->slots, &b->s, sizeof(b->s))) {
+        return 0;
+    }
+    slots = apr_palloc(plan->p, sizeof(*slots));
+    *slots = (apr_size_t)(b->max_workers > 0 ? b->max_workers : 1);
+    apr_hash_set(plan->slots, apr_pmemdup(plan->p, &b->s, sizeof(b->s)),
+                 sizeof(b->s), slots);
+    plan->bytes += hot_bytes(*slots);
+    return 0;
+}
+
+/* Lay out one balancer's record at *at and advance *at past it. */
+static struct lbx_hot *lay_out(char **at, apr_size_t slots)
+{
+    struct lbx_hot *hot = (struct lbx_hot *)*at;
+    char *arrays = *at + HOT_ALIGN(sizeof(*hot));
+    apr_size_t array = HOT_ALIGN(slots * sizeof(uint64_t));
+
+    hot->cap = (uint32_t)slots;
+    hot->debt = (int64_t *)arrays;
+    hot->busy = (apr_size_t *)(arrays + array);
+    hot->sent = (uint64_t *)(arrays + 2 * array);
+    hot->rcvd = (uint64_t *)(arrays + 3 * array);
+    hot->out_since = (uint64_t *)(arrays + 4 * array);
+    *at += hot_bytes(slots);
+    return hot;
+}
+
+apr_status_t lbx_hot_create(apr_pool_t *pconf, server_rec *main_s)
+{
+    struct hot_plan plan = { pconf, apr_hash_make(pconf), 0 };
+    apr_hash_index_t *hi;
+    apr_status_t rv;
+    char *at;
+
+    hot_shm = NULL;
+    hot_by_balancer = apr_hash_make(pconf);
+    lbx_each_balancer(main_s, plan_balancer, &plan);
+    if (plan.bytes == 0) {
+        return APR_SUCCESS;
+    }
+    rv = apr_shm_create(&hot_shm, plan.bytes, NULL, pconf);
+    if (rv != APR_SUCCESS) {
+        hot_shm = NULL;
+        return rv;
+    }
+    at = apr_shm_baseaddr_get(hot_shm);
+    memset(at, 0, plan.bytes);
+    for (hi = apr_hash_first(pconf, plan.slots); hi; hi = apr_hash_next(hi)) {
+        const void *key;
+        void *slots;
+
+        apr_hash_this(hi, &key, NULL, &slots);
+        apr_hash_set(hot_by_balancer, key, sizeof(proxy_balancer_shared *),
+                     lay_out(&at, *(apr_size_t *)slots));
+    }
+    return APR_SUCCESS;
+}
+
+struct lbx_hot *lbx_hot_of(proxy_balancer *b)
+{
+    return hot_by_balancer && b->s
+        ? apr_hash_get(hot_by_balancer, &b->s, sizeof(b->s))
+        : NULL;
+}
+
+long lbx_hot_slot(const struct lbx_hot *hot, proxy_worker *w)
+{
+    return hot && w->s->index >= 0 && (uint32_t)w->s->index < hot->cap
+        ? (long)w->s->index
+        : -1;
+}
+
+void lbx_hot_changed(proxy_balancer *b)
+{
+    struct lbx_hot *hot = lbx_hot_of(b);
+
+    if (hot) {
+        lbx_atomic_add(&hot->gen, 1);
+    }
+}
+
+void lbx_hot_set_credit(struct lbx_hot *hot, proxy_worker *w, int64_t credit)
+{
+    long slot = lbx_hot_slot(hot, w);
+
+    if (slot >= 0) {
+        int64_t weight = lbx_atomic_load(&w->s->lbfactor);
+        int64_t rounds = (int64_t)lbx_atomic_load(&hot->rounds);
+        lbx_atomic_store(&hot->debt[slot], weight * rounds - credit);
+    }
+}
+
+int64_t lbx_hot_credit(const struct lbx_hot *hot, proxy_worker *w)
+{
+    long slot = lbx_hot_slot(hot, w);
+
+    if (slot < 0) {
+        return 0;
+    }
+    return (int64_t)lbx_atomic_load(&w->s->lbfactor)
+        * (int64_t)lbx_atomic_load(&hot->rounds)
+        - lbx_atomic_load(&hot->debt[slot]);
+}

@@ -1,0 +1,56 @@
+/* lbx_hot.h: the per-balancer state the selection engine reads on every
+ * request, shared by all children and laid out for scanning: one array
+ * per field, indexed by the member's slot in its balancer (w->s->index),
+ * so a pick over 1,024 members reads a few contiguous arrays instead of
+ * 1,024 scattered member records. */
+#ifndef LBX_HOT_H
+#define LBX_HOT_H
+
+#include "lbx_proxy.h"
+
+struct lbx_hot {
+    /* Bumped whenever the members a method may choose from may have
+     * changed (status, weight, members added): each child rebuilds its
+     * candidate list when it sees a new value. */
+    uint64_t gen;
+    /* byrequests-style credit as virtual time: every pick is a round in
+     * which each candidate earns its weight, so a member's credit is
+     * weight * rounds - debt, and a pick writes only the winner's debt
+     * instead of every member's lbstatus. */
+    uint64_t rounds;
+    /* The rounds that were sticky hits: stock credits those to every
+     * usable member, candidate or not (see out_since). */
+    uint64_t sticky_rounds;
+    uint32_t cap; /* member slots */
+    int64_t *debt;
+    apr_size_t *busy; /* requests in flight (mirror of s->busy) */
+    uint64_t *sent; /* mirror of s->transferred */
+    uint64_t *rcvd; /* mirror of s->read */
+    /* 1 + the number of picks (rounds that were not sticky hits) when
+     * the member stopped being a candidate, or 0 while it is one: a member
+     * earns nothing from picks while it is out (as in stock, whose walk
+     * credits candidates only), so what virtual time credited it for them
+     * is taken back when it returns. */
+    uint64_t *out_since;
+};
+
+/* post_config: one record per balancer (balancers sharing one shared
+ * record share it), in anonymous shared memory children inherit. */
+apr_status_t lbx_hot_create(apr_pool_t *pconf, server_rec *main_s);
+
+/* The record of balancer b, or NULL (no record: nothing to mirror). */
+struct lbx_hot *lbx_hot_of(proxy_balancer *b);
+
+/* The member's slot in b's record, or -1. */
+long lbx_hot_slot(const struct lbx_hot *hot, proxy_worker *w);
+
+/* Something the candidates depend on changed. */
+void lbx_hot_changed(proxy_balancer *b);
+
+/* Set member w's byrequests credit (lbstatus) to `credit` now. */
+void lbx_hot_set_credit(struct lbx_hot *hot, proxy_worker *w, int64_t credit);
+
+/* Credit of member w now. */
+int64_t lbx_hot_credit(const struct lbx_hot *hot, proxy_worker *w);
+
+#endif
