@@ -9,6 +9,7 @@ APLOG_USE_MODULE(lbx);
 struct lbx_server_conf {
     const char *hb_path; /* HeartbeatStorage, NULL = not set here */
     struct lbx_hc_ctx *hc; /* ProxyHCExpr/ProxyHCTemplate context */
+    apr_hash_t *hash; /* balancer name -> struct lbx_hash_conf */
 };
 
 static struct lbx_server_conf *server_conf(server_rec *s)
@@ -29,6 +30,10 @@ void *lbx_conf_merge(apr_pool_t *p, void *basev, void *addv)
 
     conf->hb_path = add->hb_path ? add->hb_path : base->hb_path;
     conf->hc = add->hc ? add->hc : base->hc;
+    conf->hash = add->hash && base->hash
+        ? apr_hash_overlay(p, add->hash, base->hash)
+        : add->hash ? add->hash
+                    : base->hash;
     return conf;
 }
 
@@ -92,4 +97,89 @@ const char *lbx_conf_set_heartbeat_storage(cmd_parms *cmd, void *dconf,
         return DECLINE_CMD;
     }
     return NULL;
+}
+
+/* ---- byhash settings ---------------------------------------------------- */
+
+/* The settings of the <Proxy balancer://...> section being read. */
+static const char *hash_conf_of(cmd_parms *cmd, struct lbx_hash_conf **hc)
+{
+    struct lbx_server_conf *conf = server_conf(cmd->server);
+    const char *name = cmd->path;
+
+    if (!name
+        || ap_cstr_casecmpn(name, BALANCER_PREFIX, sizeof(BALANCER_PREFIX) - 1)
+            != 0) {
+        return apr_pstrcat(cmd->pool, cmd->cmd->name,
+                           " belongs inside "
+                           "<Proxy balancer://...>",
+                           NULL);
+    }
+    if (!conf->hash) {
+        conf->hash = apr_hash_make(cmd->pool);
+    }
+    *hc = apr_hash_get(conf->hash, name, APR_HASH_KEY_STRING);
+    if (!*hc) {
+        *hc = apr_pcalloc(cmd->pool, sizeof(**hc));
+        apr_hash_set(conf->hash, apr_pstrdup(cmd->pool, name),
+                     APR_HASH_KEY_STRING, *hc);
+    }
+    return NULL;
+}
+
+const char *lbx_conf_set_hash_key(cmd_parms *cmd, void *dconf, const char *expr)
+{
+    struct lbx_hash_conf *hc;
+    const char *err = hash_conf_of(cmd, &hc);
+
+    (void)dconf;
+    if (err) {
+        return err;
+    }
+    hc->key =
+        ap_expr_parse_cmd(cmd, expr, AP_EXPR_FLAG_STRING_RESULT, &err, NULL);
+    if (err) {
+        return apr_psprintf(cmd->pool, "LBXHashKey: cannot parse \"%s\": %s",
+                            expr, err);
+    }
+    return NULL;
+}
+
+/* A factor of the mean load like "1.25" (at least 1), or "off". */
+const char *lbx_conf_set_hash_balance(cmd_parms *cmd, void *dconf,
+                                      const char *factor)
+{
+    struct lbx_hash_conf *hc;
+    const char *err = hash_conf_of(cmd, &hc);
+    char *end;
+    double f;
+
+    (void)dconf;
+    if (err) {
+        return err;
+    }
+    if (!ap_cstr_casecmp(factor, "off")) {
+        hc->balance_pct = 0;
+        return NULL;
+    }
+    f = strtod(factor, &end);
+    if (end == factor || *end || !(f >= 1.0 && f <= 100.0)) {
+        return apr_psprintf(cmd->pool,
+                            "LBXHashBalance: '%s' is not a "
+                            "factor from 1 to 100 (e.g. 1.25) or 'off'",
+                            factor);
+    }
+    hc->balance_pct = (unsigned)(f * 100.0 + 0.5);
+    return NULL;
+}
+
+const struct lbx_hash_conf *lbx_conf_hash(server_rec *s, const char *name)
+{
+    static const struct lbx_hash_conf defaults = { NULL, 0 };
+    struct lbx_server_conf *conf = s && name ? server_conf(s) : NULL;
+    const struct lbx_hash_conf *hc = conf && conf->hash
+        ? apr_hash_get(conf->hash, name, APR_HASH_KEY_STRING)
+        : NULL;
+
+    return hc ? hc : &defaults;
 }

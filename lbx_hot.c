@@ -6,6 +6,7 @@
 #include "apr_shm.h"
 
 #include "lbx_hot.h"
+#include "lbx_method.h"
 
 APLOG_USE_MODULE(lbx);
 
@@ -25,7 +26,7 @@ struct hot_plan {
 static apr_size_t hot_bytes(apr_size_t slots)
 {
     return HOT_ALIGN(sizeof(struct lbx_hot))
-        + 5 * HOT_ALIGN(slots * sizeof(uint64_t));
+        + 7 * HOT_ALIGN(slots * sizeof(uint64_t));
 }
 
 static int plan_balancer(server_rec *s, proxy_server_conf *conf,
@@ -60,6 +61,8 @@ static struct lbx_hot *lay_out(char **at, apr_size_t slots)
     hot->sent = (uint64_t *)(arrays + 2 * array);
     hot->rcvd = (uint64_t *)(arrays + 3 * array);
     hot->out_since = (uint64_t *)(arrays + 4 * array);
+    hot->latency_us = (uint64_t *)(arrays + 5 * array);
+    hot->latency_at = (uint64_t *)(arrays + 6 * array);
     *at += hot_bytes(slots);
     return hot;
 }
@@ -139,4 +142,41 @@ int64_t lbx_hot_credit(const struct lbx_hot *hot, proxy_worker *w)
     return (int64_t)lbx_atomic_load(&w->s->lbfactor)
         * (int64_t)lbx_atomic_load(&hot->rounds)
         - lbx_atomic_load(&hot->debt[slot]);
+}
+
+/* How fast a latency estimate forgets: a sample's weight halves in about
+ * seven seconds, so a member that became slow is seen at once (the peak)
+ * and one that recovered is trusted again within tens of seconds. */
+#define HOT_LATENCY_TAU_US 10000000
+
+/* One sample into a shared estimate.  Processes may race here: the last
+ * writer wins, which loses at most a sample. */
+static void ewma_update(uint64_t *value, uint64_t *at, uint64_t sample_us,
+                        apr_time_t now)
+{
+    uint64_t then = lbx_atomic_load(at);
+    uint64_t elapsed = (uint64_t)now > then ? (uint64_t)now - then : 0;
+
+    lbx_atomic_store(value,
+                     lbx_peak_ewma(lbx_atomic_load(value), elapsed, sample_us,
+                                   HOT_LATENCY_TAU_US));
+    lbx_atomic_store(at, (uint64_t)now);
+}
+
+void lbx_hot_sample(struct lbx_hot *hot, proxy_worker *w,
+                    apr_interval_time_t took, apr_time_t now)
+{
+    long slot = lbx_hot_slot(hot, w);
+    uint64_t us = took > 0 ? (uint64_t)took : 0, typical;
+
+    if (slot < 0) {
+        return;
+    }
+    ewma_update(&hot->latency_us[slot], &hot->latency_at[slot], us, now);
+    /* The typical time moves a sixteenth of the way to each sample, slow
+     * members' included: not a peak, so one slow member does not make
+     * every new member look slow. */
+    typical = lbx_atomic_load(&hot->typical_us);
+    lbx_atomic_store(&hot->typical_us,
+                     typical ? typical - typical / 16 + us / 16 + 1 : us + 1);
 }

@@ -21,6 +21,9 @@ struct lbx_hot {
     /* The rounds that were sticky hits: stock credits those to every
      * usable member, candidate or not (see out_since). */
     uint64_t sticky_rounds;
+    /* bylatency: the balancer's typical response time (a peak-EWMA of
+     * every member's samples), given to members without samples. */
+    uint64_t typical_us;
     uint32_t cap; /* member slots */
     int64_t *debt;
     apr_size_t *busy; /* requests in flight (mirror of s->busy) */
@@ -32,6 +35,8 @@ struct lbx_hot {
      * credits candidates only), so what virtual time credited it for them
      * is taken back when it returns. */
     uint64_t *out_since;
+    uint64_t *latency_us; /* bylatency: peak-EWMA response time, 0 = none */
+    uint64_t *latency_at; /* when the last sample was taken (apr_time_t) */
 };
 
 /* post_config: one record per balancer (balancers sharing one shared
@@ -49,6 +54,10 @@ void lbx_hot_changed(proxy_balancer *b);
 
 /* Set member w's byrequests credit (lbstatus) to `credit` now. */
 void lbx_hot_set_credit(struct lbx_hot *hot, proxy_worker *w, int64_t credit);
+
+/* bylatency: account for a response of member w that took `took`. */
+void lbx_hot_sample(struct lbx_hot *hot, proxy_worker *w,
+                    apr_interval_time_t took, apr_time_t now);
 
 /* Credit of member w now. */
 int64_t lbx_hot_credit(const struct lbx_hot *hot, proxy_worker *w);

@@ -9,6 +9,7 @@
 #include "http_protocol.h"
 
 #include "manager_view.h"
+#include "lbx_hot.h"
 
 APLOG_USE_MODULE(lbx);
 
@@ -222,7 +223,18 @@ static const char *json_bool(int v)
     return v ? "true" : "false";
 }
 
-static void json_member(request_rec *r, proxy_worker *w, int comma)
+/* The member's response-time estimate in microseconds (kept while the
+ * balancer uses bylatency), 0 when none. */
+static apr_uint64_t latency_us(proxy_balancer *b, proxy_worker *w)
+{
+    struct lbx_hot *hot = lbx_hot_of(b);
+    long slot = lbx_hot_slot(hot, w);
+
+    return slot >= 0 ? lbx_atomic_load(&hot->latency_us[slot]) : 0;
+}
+
+static void json_member(request_rec *r, proxy_balancer *b, proxy_worker *w,
+                        int comma)
 {
     proxy_worker_shared *s = w->s;
 
@@ -248,9 +260,9 @@ static void json_member(request_rec *r, proxy_worker *w, int comma)
                "       \"usable\": %s, \"elected\": %" APR_SIZE_T_FMT
                ", \"busy\": %" APR_SIZE_T_FMT ", \"lbstatus\": %d, "
                "\"transferred\": %" APR_OFF_T_FMT ", \"read\": %" APR_OFF_T_FMT
-               ",\n",
+               ", \"latency_us\": %" APR_UINT64_T_FMT ",\n",
                json_bool(PROXY_WORKER_IS_USABLE(w)), s->elected, s->busy,
-               s->lbstatus, s->transferred, s->read);
+               s->lbstatus, s->transferred, s->read, latency_us(b, w));
     ap_rprintf(
         r,
         "       \"hc\": {\"method\": %s, \"interval_ms\": %" APR_TIME_T_FMT
@@ -293,7 +305,7 @@ void lbx_mgr_render_json(struct lbx_mgr_req *m)
                    bp->s->max_attempts, bp->max_workers);
         for (j = 0; j < bp->workers->nelts; j++) {
             if (!LBX_MEMBER_REMOVED(w[j])) {
-                json_member(r, w[j], j != last);
+                json_member(r, bp, w[j], j != last);
             }
         }
         ap_rprintf(r, "   ]}%s\n",
@@ -352,6 +364,8 @@ static const char *const metric_help[][3] = {
       "bytes read from the "
       "member" },
     { "lbx_member_lbfactor", "gauge", "load factor" },
+    { "lbx_member_latency_seconds", "gauge",
+      "response time estimate (peak-EWMA, lbmethod=bylatency; 0: none)" },
     { "lbx_member_status", "gauge", "1 if the status flag is set" },
 };
 
@@ -369,7 +383,7 @@ static apr_uint64_t metric_count(size_t k, proxy_worker *w)
 
 /* The sample(s) of metric k for member w. */
 static void metric_sample(request_rec *r, size_t k, const char *labels,
-                          proxy_worker *w)
+                          proxy_balancer *b, proxy_worker *w)
 {
     const char *name = metric_help[k][0];
     size_t f;
@@ -381,6 +395,10 @@ static void metric_sample(request_rec *r, size_t k, const char *labels,
     else if (k == 5) {
         ap_rprintf(r, "%s{%s} %.2f\n", name, labels,
                    (float)w->s->lbfactor / 100.0);
+    }
+    else if (k == 6) {
+        ap_rprintf(r, "%s{%s} %.6f\n", name, labels,
+                   (double)latency_us(b, w) / 1e6);
     }
     else {
         for (f = 0; f < sizeof(metric_flags) / sizeof(metric_flags[0]); f++) {
@@ -415,7 +433,7 @@ void lbx_mgr_render_metrics(struct lbx_mgr_req *m)
                                            "member=\"%s\"",
                                            prom_label(r, b[i].s->name),
                                            prom_label(r, member_name(r, w[j]))),
-                              w[j]);
+                              &b[i], w[j]);
             }
         }
     }

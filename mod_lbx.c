@@ -69,6 +69,13 @@ static const command_rec lbx_cmds[] = {
                      "Define a health check template"),
     AP_INIT_TAKE1("ProxyHCTPsize", lbx_hc_set_threads, NULL, RSRC_CONF,
                   "Set size of health check thread pool"),
+    AP_INIT_TAKE1("LBXHashKey", lbx_conf_set_hash_key, NULL, ACCESS_CONF,
+                  "The request's key for lbmethod=byhash, an expression "
+                  "(default: the client's address)"),
+    AP_INIT_TAKE1("LBXHashBalance", lbx_conf_set_hash_balance, NULL,
+                  ACCESS_CONF,
+                  "lbmethod=byhash: no member takes more than "
+                  "this factor of the mean load (e.g. 1.25), or off"),
     AP_INIT_TAKE1("HeartbeatStorage", lbx_conf_set_heartbeat_storage, NULL,
                   RSRC_CONF,
                   "Path of the file mod_heartmonitor writes "

@@ -14,6 +14,7 @@
 #include "request.h"
 #include "busy.h"
 #include "lbx_hot.h"
+#include "lbx_method.h"
 #include "provider.h"
 #include "sticky.h"
 
@@ -405,7 +406,7 @@ int lbx_pre_request(proxy_worker **worker, proxy_balancer **balancer,
  * mod_proxy counted it (bytraffic reads the mirror), and whether it became
  * unusable (mod_proxy marks a member in error when it cannot connect; the
  * candidates must then be walked again, in every process). */
-static void after_attempt(proxy_balancer *b, proxy_worker *w)
+static void after_attempt(proxy_balancer *b, proxy_worker *w, request_rec *r)
 {
     struct lbx_hot *hot = lbx_hot_of(b);
     long slot = lbx_hot_slot(hot, w);
@@ -418,6 +419,10 @@ static void after_attempt(proxy_balancer *b, proxy_worker *w)
     }
     if (!PROXY_WORKER_IS_USABLE(w)) {
         lbx_hot_changed(b);
+    }
+    if (b->lbmethod && b->lbmethod->context == &lbx_method_bylatency) {
+        apr_time_t now = apr_time_now();
+        lbx_hot_sample(hot, w, now - r->request_time, now);
     }
 }
 
@@ -469,7 +474,7 @@ int lbx_post_request(proxy_worker *worker, proxy_balancer *balancer,
             balancer->s->name, ap_proxy_worker_name(r->pool, worker));
         mark_in_error(worker);
     }
-    after_attempt(balancer, worker);
+    after_attempt(balancer, worker, r);
     if ((rv = PROXY_THREAD_UNLOCK(balancer)) != APR_SUCCESS) {
         ap_log_rerror(APLOG_MARK, APLOG_ERR, rv, r,
                       LBXLOGNO(01175) "%s: Unlock failed for post_request",

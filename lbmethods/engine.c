@@ -22,6 +22,7 @@
 
 #include "engine.h"
 #include "lbx_hot.h"
+#include "lbx_conf.h"
 
 APLOG_USE_MODULE(lbx);
 
@@ -46,6 +47,15 @@ struct lbx_engine {
     int64_t *weight; /* ... and weight (lbfactor) weight[k] */
     unsigned char *is_cand; /* by slot: a candidate of the list */
     struct lbx_peer *peers;
+    /* byhash: its settings, the ring of all members (rebuilt when the
+     * members or their weights change) and member -> candidate index. */
+    const struct lbx_hash_conf *hash;
+    struct lbx_ring ring;
+    size_t ring_room;
+    uint64_t ring_sum; /* what the ring was built from */
+    unsigned builds; /* rebuild() calls, to refresh peer_of */
+    unsigned peer_of_builds;
+    int32_t *peer_of;
 };
 
 /* balancer pointer -> engine, built in child_init and only read
@@ -53,7 +63,8 @@ struct lbx_engine {
 static apr_hash_t *engines;
 
 static struct lbx_engine *engine_make(apr_pool_t *p, size_t cap,
-                                      struct lbx_hot *hot)
+                                      struct lbx_hot *hot,
+                                      const struct lbx_hash_conf *hash)
 {
     struct lbx_engine *e = apr_pcalloc(p, sizeof(*e));
     size_t slots = hot ? hot->cap : 1;
@@ -67,6 +78,8 @@ static struct lbx_engine *engine_make(apr_pool_t *p, size_t cap,
     e->weight = apr_pcalloc(p, e->cap * sizeof(*e->weight));
     e->peers = apr_pcalloc(p, e->cap * sizeof(*e->peers));
     e->is_cand = apr_pcalloc(p, slots);
+    e->peer_of = apr_pcalloc(p, e->cap * sizeof(*e->peer_of));
+    e->hash = hash;
     return e;
 }
 
@@ -77,7 +90,6 @@ static int add_engine(server_rec *s, proxy_server_conf *conf, proxy_balancer *b,
     int cap =
         b->max_workers > b->workers->nelts ? b->max_workers : b->workers->nelts;
 
-    (void)s;
     (void)conf;
     if (apr_hash_get(engines, &b, sizeof(b))) {
         return 0;
@@ -86,7 +98,8 @@ static int add_engine(server_rec *s, proxy_server_conf *conf, proxy_balancer *b,
      * not the child's. */
     apr_pool_create(&ep, p);
     apr_hash_set(engines, apr_pmemdup(p, &b, sizeof(b)), sizeof(b),
-                 engine_make(ep, (size_t)cap, lbx_hot_of(b)));
+                 engine_make(ep, (size_t)cap, lbx_hot_of(b),
+                             lbx_conf_hash(s, b->s->name)));
     return 0;
 }
 
@@ -104,7 +117,7 @@ static struct lbx_engine *engine_of(proxy_balancer *b, size_t n, apr_pool_t *p)
         engines ? apr_hash_get(engines, &b, sizeof(b)) : NULL;
 
     if (!e || e->cap < n) {
-        e = engine_make(p, n, lbx_hot_of(b));
+        e = engine_make(p, n, lbx_hot_of(b), lbx_conf_hash(NULL, NULL));
     }
     return e;
 }
@@ -256,6 +269,7 @@ static void rebuild(struct lbx_engine *e, proxy_balancer *b, request_rec *r,
     e->nmembers = n;
     e->refresh_at = next_refresh(workers, n, r->request_time);
     e->built = 1;
+    e->builds++;
 }
 
 size_t lbx_engine_prepare(struct lbx_pick *p, proxy_balancer *b, request_rec *r)
@@ -291,6 +305,11 @@ size_t lbx_engine_prepare(struct lbx_pick *p, proxy_balancer *b, request_rec *r)
         peer->sent = lbx_atomic_load(&hot->sent[slot]);
         peer->rcvd = lbx_atomic_load(&hot->rcvd[slot]);
         peer->member = slot;
+        peer->latency = lbx_atomic_load(&hot->latency_us[slot]);
+    }
+    p->in.latency_default = lbx_atomic_load(&hot->typical_us);
+    if (!p->in.latency_default) {
+        p->in.latency_default = 1000; /* nothing measured yet: 1 ms */
     }
     p->in.peers = e->peers;
     p->in.n = e->ncand;
@@ -339,4 +358,70 @@ void lbx_engine_sticky_hit(proxy_balancer *b, proxy_worker *chosen,
     lbx_atomic_add(&e->hot->rounds, 1);
     lbx_atomic_add(&e->hot->debt[slot], e->usable_total);
     lbx_atomic_store(&chosen->s->lbstatus, (int)lbx_hot_credit(e->hot, chosen));
+}
+
+/* ---- byhash ------------------------------------------------------------- */
+
+/* The ring of all members, again when their names or weights changed. */
+static void ensure_ring(struct lbx_engine *e, proxy_balancer *b, int n)
+{
+    proxy_worker **workers = (proxy_worker **)b->workers->elts;
+    const char **names;
+    int64_t *weights;
+    uint64_t sum = (uint64_t)n;
+    size_t need;
+    int i;
+
+    for (i = 0; i < n; i++) {
+        sum = sum * 31 + (uint64_t)lbx_atomic_load(&workers[i]->s->lbfactor);
+    }
+    if (e->ring.points && sum == e->ring_sum) {
+        return;
+    }
+    names = apr_palloc(e->pool, (size_t)n * sizeof(*names) + 1);
+    weights = apr_palloc(e->pool, (size_t)n * sizeof(*weights) + 1);
+    for (i = 0; i < n; i++) {
+        names[i] = workers[i]->s->name_ex;
+        weights[i] = lbx_atomic_load(&workers[i]->s->lbfactor);
+    }
+    need = lbx_ring_points(weights, (size_t)n);
+    if (need > e->ring_room || !e->ring.points) {
+        e->ring.points =
+            apr_palloc(e->pool, (need ? need : 1) * sizeof(*e->ring.points));
+        e->ring_room = need;
+    }
+    lbx_ring_build(&e->ring, names, weights, (size_t)n);
+    e->ring_sum = sum;
+}
+
+void lbx_engine_hash(struct lbx_pick *p, request_rec *r)
+{
+    struct lbx_engine *e = p->e;
+    const char *key = r->useragent_ip ? r->useragent_ip : "";
+    size_t k;
+
+    if (!e->built) {
+        return;
+    }
+    ensure_ring(e, p->b, e->nmembers);
+    if (e->peer_of_builds != e->builds) {
+        for (k = 0; k < (size_t)e->nmembers; k++) {
+            e->peer_of[k] = -1;
+        }
+        for (k = 0; k < e->ncand; k++) {
+            e->peer_of[e->cand[k]] = (int32_t)k;
+        }
+        e->peer_of_builds = e->builds;
+    }
+    if (e->hash->key) {
+        const char *err = NULL;
+        const char *v = ap_expr_str_exec(r, e->hash->key, &err);
+        if (!err && v) {
+            key = v;
+        }
+    }
+    p->in.key = lbx_hash64(key, strlen(key));
+    p->in.ring = &e->ring;
+    p->in.peer_of = e->peer_of;
+    p->in.balance_pct = e->hash->balance_pct;
 }

@@ -36,6 +36,11 @@ size_t lbx_engine_prepare(struct lbx_pick *p, proxy_balancer *b,
  * rebuilt at the next prepare). */
 proxy_worker *lbx_engine_commit(struct lbx_pick *p, long pick, int credit);
 
+/* byhash: add the request's key (LBXHashKey, else the client's address),
+ * the ring of the balancer's members and the load bound to p->in, after
+ * lbx_engine_prepare. */
+void lbx_engine_hash(struct lbx_pick *p, request_rec *r);
+
 /* Stock's accounting for a request routed by its session: every usable
  * member earns its weight and `chosen` pays for all.  Under the balancer's
  * thread mutex. */

@@ -52,6 +52,9 @@ static proxy_worker *lbx_finder(proxy_balancer *b, request_rec *r)
     for (attempt = 0; attempt < 2 && !w; attempt++) {
         count = lbx_engine_prepare(&p, b, r);
         p.in.rand = random_u32;
+        if (m == &lbx_method_byhash) {
+            lbx_engine_hash(&p, r);
+        }
         pick = m->pick(&p.in);
         w = lbx_engine_commit(&p, pick, credit);
         if (pick == LBX_NONE) {
@@ -129,6 +132,14 @@ static proxy_balancer_method core_providers[] = {
       .finder = lbx_finder,
       .reset = lbx_reset,
       .context = (void *)&lbx_method_bybusyness },
+    { .name = "bylatency",
+      .finder = lbx_finder,
+      .reset = lbx_reset,
+      .context = (void *)&lbx_method_bylatency },
+    { .name = "byhash",
+      .finder = lbx_finder,
+      .reset = lbx_reset,
+      .context = (void *)&lbx_method_byhash },
 };
 
 /* What heartbeat keeps per balancer and process: the reports as last
