@@ -119,27 +119,16 @@ static apr_status_t lbx_reset(proxy_balancer *b, server_rec *s)
 /* `age` stays NULL: nothing in httpd 2.4 calls it.  `updatelbstatus` stays
  * NULL as in every stock method, so sticky hits get stock's default credit
  * accounting (lbx_credit_sticky_hit above, same arithmetic). */
+#define CORE_PROVIDER(method) \
+    { \
+        .name = #method, .finder = lbx_finder, .reset = lbx_reset, \
+        .context = (void *)&lbx_method_##method \
+    }
+
 static proxy_balancer_method core_providers[] = {
-    { .name = "byrequests",
-      .finder = lbx_finder,
-      .reset = lbx_reset,
-      .context = (void *)&lbx_method_byrequests },
-    { .name = "bytraffic",
-      .finder = lbx_finder,
-      .reset = lbx_reset,
-      .context = (void *)&lbx_method_bytraffic },
-    { .name = "bybusyness",
-      .finder = lbx_finder,
-      .reset = lbx_reset,
-      .context = (void *)&lbx_method_bybusyness },
-    { .name = "bylatency",
-      .finder = lbx_finder,
-      .reset = lbx_reset,
-      .context = (void *)&lbx_method_bylatency },
-    { .name = "byhash",
-      .finder = lbx_finder,
-      .reset = lbx_reset,
-      .context = (void *)&lbx_method_byhash },
+    CORE_PROVIDER(byrequests), CORE_PROVIDER(bytraffic),
+    CORE_PROVIDER(bybusyness), CORE_PROVIDER(bylatency),
+    CORE_PROVIDER(byhash),
 };
 
 /* What heartbeat keeps per balancer and process: the reports as last
