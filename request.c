@@ -15,7 +15,7 @@
 #include "busy.h"
 #include "lbx_hot.h"
 #include "lbx_method.h"
-#include "provider.h"
+#include "engine.h"
 #include "sticky.h"
 
 APLOG_USE_MODULE(lbx);
@@ -308,7 +308,7 @@ static int choose_by_session(proxy_balancer *b, request_rec *r,
             b->lbmethod->updatelbstatus(b, *w, r->server);
         }
         else {
-            lbx_credit_sticky_hit(b, *w, r);
+            lbx_engine_sticky_hit(b, *w, r);
         }
         lbx_atomic_add(&(*w)->s->elected, 1);
     }

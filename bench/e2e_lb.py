@@ -42,7 +42,6 @@ import re
 import resource
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -51,74 +50,31 @@ import time
 import urllib.request
 from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
-REPO = HERE.parent
-APACHE2 = os.environ.get("LBX_APACHE2", "/usr/sbin/apache2")
-MODDIR = Path(os.environ.get("LBX_MODDIR", "/usr/lib/apache2/modules"))
-LBX_SO = Path(os.environ.get("LBX_SO", str(REPO / ".libs" / "mod_lbx.so")))
+from benchlib import (APACHE2, CLK_TCK, LBX_SO, MODDIR, PROXY_MODULES, REPO,
+                      Deadline, GiveUp, child_pids, cpu_ticks, free_port,
+                      kill_pid, pid_alive, poll)
+
 NGINX = os.environ.get("LBX_NGINX", "/usr/sbin/nginx")
 WRK = os.environ.get("LBX_WRK", "/usr/bin/wrk")
-CLK_TCK = os.sysconf("SC_CLK_TCK")
-
-BASE_MODULES = [
-    ("mpm_event_module", "mod_mpm_event.so"),
-    ("authz_core_module", "mod_authz_core.so"),
-    ("proxy_module", "mod_proxy.so"),
-    ("proxy_http_module", "mod_proxy_http.so"),
-    ("slotmem_shm_module", "mod_slotmem_shm.so"),
-]
+BASE_MODULES = PROXY_MODULES
 DEFAULT_METHODS = "byrequests,bytraffic,bybusyness"
 DEFAULT_MEMBERS = "2,1024"
 MAX_MEMBERS = 250 * 254  # 127.0.1.1 .. 127.0.250.254
 
 
-class Deadline(Exception):
-    pass
 
 
-class GiveUp(RuntimeError):
-    """Raised inside a poll() callback: stop polling at once."""
 
 
 # --------------------------------------------------------------------------
 # Small helpers: /proc, pids, polling
 # --------------------------------------------------------------------------
-def _stat(pid):
-    """(state, ppid, utime+stime ticks) of pid, or None if gone."""
-    try:
-        with open("/proc/%d/stat" % pid) as f:
-            s = f.read()
-    except OSError:
-        return None
-    # after the ")" closing the command name: state, ppid, ... utime is the
-    # 12th and stime the 13th field of what follows
-    rest = s[s.rindex(")") + 2:].split()
-    return rest[0], int(rest[1]), int(rest[11]) + int(rest[12])
 
 
-def pid_alive(pid):
-    st = _stat(pid)
-    return st is not None and st[0] not in "ZX"
 
 
-def child_pids(ppid):
-    out = []
-    for d in os.listdir("/proc"):
-        if d.isdigit():
-            st = _stat(int(d))
-            if st and st[1] == ppid and st[0] not in "ZX":
-                out.append(int(d))
-    return sorted(out)
 
 
-def cpu_ticks(pids):
-    """{pid: utime+stime ticks} of each pid still there."""
-    out = {}
-    for p in pids:
-        st = _stat(p)
-        if st:
-            out[p] = st[2]
-    return out
 
 
 def machine_ticks():
@@ -130,38 +86,10 @@ def machine_ticks():
     return sum(vals[:7]) - vals[3] - vals[4], vals[7]
 
 
-def kill_pid(pid, sig=signal.SIGKILL):
-    try:
-        os.kill(pid, sig)
-    except ProcessLookupError:
-        pass
 
 
-def free_port(host="127.0.0.1"):
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind((host, 0))
-        return s.getsockname()[1]
 
 
-def poll(fn, timeout, what, deadline, interval=0.05):
-    end = min(time.monotonic() + timeout, deadline)
-    last = None
-    while True:
-        try:
-            v = fn()
-        except GiveUp:
-            raise
-        except Exception as e:  # noqa: BLE001 - keep polling until the end
-            v, last = None, e
-        if v:
-            return v
-        if time.monotonic() >= end:
-            if end == deadline:
-                raise Deadline("global deadline reached waiting for " + what)
-            raise RuntimeError("timed out after %.0fs waiting for %s%s" % (
-                timeout, what, " (last error: %r)" % last if last else ""))
-        time.sleep(interval)
-        interval = min(interval * 1.5, 0.5)
 
 
 def member_addr(i):

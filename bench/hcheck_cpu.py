@@ -35,7 +35,6 @@ import os
 import re
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -44,22 +43,12 @@ import time
 import urllib.request
 from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
-REPO = HERE.parent
-PYTHON = "/usr/bin/python3"
-APACHE2 = os.environ.get("LBX_APACHE2", "/usr/sbin/apache2")
-MODDIR = Path(os.environ.get("LBX_MODDIR", "/usr/lib/apache2/modules"))
-LBX_SO = Path(os.environ.get("LBX_SO", str(REPO / ".libs" / "mod_lbx.so")))
-CLK_TCK = os.sysconf("SC_CLK_TCK")
+from benchlib import (APACHE2, CLK_TCK, LBX_SO, MODDIR, PROXY_MODULES,
+                      Deadline, child_pids, cpu_ticks, free_port, kill_pid,
+                      pid_alive, poll)
 
-BASE_MODULES = [
-    ("mpm_event_module", "mod_mpm_event.so"),
-    ("authz_core_module", "mod_authz_core.so"),
-    ("proxy_module", "mod_proxy.so"),
-    ("proxy_http_module", "mod_proxy_http.so"),
-    ("slotmem_shm_module", "mod_slotmem_shm.so"),
-    ("status_module", "mod_status.so"),
-]
+PYTHON = "/usr/bin/python3"
+BASE_MODULES = PROXY_MODULES + [("status_module", "mod_status.so")]
 STOCK_MODULES = [
     ("proxy_balancer_module", "mod_proxy_balancer.so"),
     ("lbmethod_byrequests_module", "mod_lbmethod_byrequests.so"),
@@ -211,76 +200,20 @@ class Backend:
 # --------------------------------------------------------------------------
 # /proc helpers
 # --------------------------------------------------------------------------
-def _stat(pid):
-    """(state, ppid, utime+stime ticks) of pid, or None if gone."""
-    try:
-        with open("/proc/%d/stat" % pid) as f:
-            s = f.read()
-    except OSError:
-        return None
-    rest = s[s.rindex(")") + 2:].split()
-    # rest[0] = state (field 3), rest[1] = ppid, rest[11] = utime (14),
-    # rest[12] = stime (15)
-    return rest[0], int(rest[1]), int(rest[11]) + int(rest[12])
 
 
-def pid_alive(pid):
-    st = _stat(pid)
-    return st is not None and st[0] not in "ZX"
 
 
-def child_pids(ppid):
-    out = []
-    for d in os.listdir("/proc"):
-        if d.isdigit():
-            st = _stat(int(d))
-            if st and st[1] == ppid and st[0] not in "ZX":
-                out.append(int(d))
-    return sorted(out)
 
 
-def cpu_ticks(pids):
-    """{pid: utime+stime} of each live pid."""
-    out = {}
-    for p in pids:
-        st = _stat(p)
-        if st:
-            out[p] = st[2]
-    return out
 
 
-def kill_pid(pid, sig=signal.SIGKILL):
-    try:
-        os.kill(pid, sig)
-    except ProcessLookupError:
-        pass
 
 
-def free_port():
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
-class Deadline(Exception):
-    pass
 
 
-def poll(fn, timeout, what, deadline, interval=0.1):
-    end = min(time.monotonic() + timeout, deadline)
-    while True:
-        try:
-            v = fn()
-        except Exception:  # noqa: BLE001 - keep polling until the timeout
-            v = None
-        if v:
-            return v
-        if time.monotonic() >= end:
-            if end == deadline:
-                raise Deadline("global deadline reached waiting for " + what)
-            raise RuntimeError("timed out after %ds waiting for %s" % (
-                timeout, what))
-        time.sleep(interval)
 
 
 def sleep_until(t, deadline):

@@ -53,7 +53,7 @@ struct lbx_engine {
     struct lbx_ring ring;
     size_t ring_room;
     uint64_t ring_sum; /* what the ring was built from */
-    unsigned builds; /* rebuild() calls, to refresh peer_of */
+    unsigned builds; /* rebuild() calls, to refresh the ring and peer_of */
     unsigned peer_of_builds;
     int32_t *peer_of;
 };
@@ -403,8 +403,10 @@ void lbx_engine_hash(struct lbx_pick *p, request_rec *r)
     if (!e->built) {
         return;
     }
-    ensure_ring(e, p->b, e->nmembers);
+    /* Members and weights change only with a new list: the ring and the
+     * member -> candidate map are looked at then, not per request. */
     if (e->peer_of_builds != e->builds) {
+        ensure_ring(e, p->b, e->nmembers);
         for (k = 0; k < (size_t)e->nmembers; k++) {
             e->peer_of[k] = -1;
         }

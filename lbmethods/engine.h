@@ -41,9 +41,10 @@ proxy_worker *lbx_engine_commit(struct lbx_pick *p, long pick, int credit);
  * lbx_engine_prepare. */
 void lbx_engine_hash(struct lbx_pick *p, request_rec *r);
 
-/* Stock's accounting for a request routed by its session: every usable
- * member earns its weight and `chosen` pays for all.  Under the balancer's
- * thread mutex. */
+/* Stock's accounting for a request routed by its session (no lbmethod
+ * choice): every usable member earns its weight and `chosen` pays for
+ * all, so byrequests stays fair when part of the traffic is sticky.
+ * Under the balancer's thread mutex. */
 void lbx_engine_sticky_hit(proxy_balancer *b, proxy_worker *chosen,
                            request_rec *r);
 

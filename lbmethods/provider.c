@@ -21,12 +21,6 @@
 
 APLOG_USE_MODULE(lbx);
 
-void lbx_credit_sticky_hit(proxy_balancer *b, proxy_worker *chosen,
-                           request_rec *r)
-{
-    lbx_engine_sticky_hit(b, chosen, r);
-}
-
 static uint32_t random_u32(void *ctx)
 {
     uint32_t v;
@@ -118,7 +112,7 @@ static apr_status_t lbx_reset(proxy_balancer *b, server_rec *s)
 
 /* `age` stays NULL: nothing in httpd 2.4 calls it.  `updatelbstatus` stays
  * NULL as in every stock method, so sticky hits get stock's default credit
- * accounting (lbx_credit_sticky_hit above, same arithmetic). */
+ * accounting (lbx_engine_sticky_hit, called by request.c). */
 #define CORE_PROVIDER(method) \
     { \
         .name = #method, .finder = lbx_finder, .reset = lbx_reset, \

@@ -1,5 +1,6 @@
 """byrequests: weighted shares and the exact schedule."""
 import collections
+import re
 
 import requests
 
@@ -71,3 +72,19 @@ def test_exact_schedule_across_children(impl, make_httpd, backends):
                                      member(b, loadfactor=2)))
     seq = _schedule(h, 12)
     assert seq == list("BABBAB" * 2)
+
+
+def test_every_pick_is_logged_at_debug(make_httpd, backends):
+    """With LogLevel lbx:debug, each choice is one numbered line naming the
+    member, in stock's words ("selected worker ... : busy ... : lbstatus"),
+    so an administrator can follow the balancing request by request."""
+    a, b = backends.start_many("a", "b")
+    h = make_httpd("lbx", SEQ_BODY % (member(a), member(b)))
+    served = collections.Counter(H.backend_of(h.get("/app/x"))
+                                 for _ in range(10))
+    for backend in (a, b):
+        rx = (r'LBX20040: balancer://seq: byrequests selected worker "%s" '
+              r': busy \d+ : lbstatus -?\d+ \(from 2 candidates\)'
+              % re.escape(backend.url))
+        h.wait_error_log(rx, count=served[backend.name])
+        assert len(re.findall(rx, h.error_log())) == served[backend.name]
