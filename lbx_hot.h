@@ -21,6 +21,9 @@ struct lbx_hot {
     /* The rounds that were sticky hits: stock credits those to every
      * usable member, candidate or not (see out_since). */
     uint64_t sticky_rounds;
+    /* Picks made from a schedule (engine.c, pools above
+     * LBX_ENGINE_SCAN_MAX): pick t takes turn t of the round. */
+    uint64_t ticket;
     /* bylatency: the balancer's typical response time (a peak-EWMA of
      * every member's samples), given to members without samples. */
     uint64_t typical_us;

@@ -54,6 +54,8 @@ from benchlib import (APACHE2, CLK_TCK, LBX_SO, MODDIR, PROXY_MODULES, REPO,
                       Deadline, GiveUp, child_pids, cpu_ticks, free_port,
                       kill_pid, pid_alive, poll)
 
+FLOOR_SO = REPO / "bench" / ".libs" / "mod_lbx_floor.so"
+
 NGINX = os.environ.get("LBX_NGINX", "/usr/sbin/nginx")
 WRK = os.environ.get("LBX_WRK", "/usr/bin/wrk")
 BASE_MODULES = PROXY_MODULES
@@ -330,6 +332,8 @@ def httpd_config(root, port, name, backend_port, lbx_so):
                      method, MODDIR / ("mod_lbmethod_%s.so" % method))]
     elif impl == "lbx":
         mods += ["LoadModule lbx_module %s" % lbx_so]
+        if method == "floor":
+            mods += ["LoadModule lbx_floor_module %s" % FLOOR_SO]
     if impl == "direct":
         proxy = ["ProxyPass /b/ http://127.0.1.1:%d/" % backend_port]
     else:
@@ -754,8 +758,10 @@ def machine_meta():
             "loadavg_start": os.getloadavg()}
 
 
-def check_tools(need_lbx, stock_methods):
+def check_tools(need_lbx, stock_methods, need_floor):
     missing = []
+    if need_floor and not FLOOR_SO.exists():
+        missing.append("%s (run `make bench-floor` in %s)" % (FLOOR_SO, REPO))
     if not Path(NGINX).exists():
         missing.append("%s (apt-get install -y nginx-light, or nginx)"
                        % NGINX)
@@ -793,6 +799,9 @@ def main():
     ap.add_argument("--threads", type=int, default=2, help="wrk -t (2)")
     ap.add_argument("--connections", type=int, default=64,
                     help="wrk -c (64)")
+    ap.add_argument("--no-floor", action="store_true",
+                    help="leave out lbx-floor-N (mod_lbx with the bench-only "
+                    "O(1) lbmethod of bench/mod_lbx_floor.c)")
     ap.add_argument("--quick", action="store_true",
                     help="smoke run: 1 round, byrequests only, 4 s")
     ap.add_argument("--deadline", type=float, default=0,
@@ -846,7 +855,11 @@ def main():
                 configs.append("%s-%s-%d" % (impl, m, n))
     stock_methods = [m for m in methods
                      if any(c.startswith("stock-%s-" % m) for c in configs)]
-    missing = check_tools("lbx" in impls, stock_methods)
+    if "lbx" in impls and not opts.no_floor:
+        # the floor: mod_lbx with the bench-only O(1) lbmethod, per size
+        configs += ["lbx-floor-%d" % n for n in sizes]
+    missing = check_tools("lbx" in impls, stock_methods,
+                          "lbx" in impls and not opts.no_floor)
     if missing:
         print("e2e_lb.py: missing, cannot run:", file=sys.stderr)
         for x in missing:

@@ -5,10 +5,21 @@
  *
  * One cell is one (row, n).  The rows are:
  *   <method>            the method's pick() alone, through its method record
- *                       as the glue calls it;
+ *                       as the glue calls it: the walk over every peer;
  *   eligible            lbx_eligible() over n members, all usable, lbset 0;
- *   eligible+<method>   both, as provider.c's finder at b79f2d3 runs them
- *                       for every request.
+ *   eligible+<method>   both, as provider.c's finder at b79f2d3 ran them
+ *                       for every request;
+ *   engine:<method>     what lbmethods/engine.c does per pick now: the walk
+ *                       up to LBX_ENGINE_SCAN_MAX (32) peers, above that
+ *                       the method's index (byrequests: the turn of a
+ *                       shared ticket in the round's schedule; bybusyness:
+ *                       the first idle peer in that order, the walk if the
+ *                       next 32 are all busy; bytraffic: the heap at
+ *                       every n, the chosen peer's bytes growing after
+ *                       each pick;
+ *                       bylatency: two draws).  The candidate list and the
+ *                       schedule are built outside the timed loop, as the
+ *                       engine builds them once per list, not per pick.
  * A cell sets its peers up afresh, finds a loop count K for which one
  * timed loop lasts at least --ms milliseconds, then times that loop five
  * times and reports the median nanoseconds per iteration.
@@ -29,8 +40,8 @@
 #define N_SIZES 5
 #define REPEATS 5
 #define N_KEYS 65536 /* a power of two: the loop wraps with a mask */
-#define MAX_ROWS 16
-#define DEADLINE_NS (55ull * 1000000000ull) /* cells left after it: skipped */
+#define MAX_ROWS 20
+#define DEADLINE_NS (75ull * 1000000000ull) /* cells left after it: skipped */
 #define MAX_K (1ull << 32)
 
 static const size_t sizes[N_SIZES] = { 2, 16, 128, 1024, 4096 };
@@ -38,8 +49,12 @@ static const size_t sizes[N_SIZES] = { 2, 16, 128, 1024, 4096 };
 enum row_kind {
     ROW_PICK,
     ROW_ELIGIBLE,
-    ROW_BOTH
+    ROW_BOTH,
+    ROW_ENGINE
 };
+
+/* As lbmethods/engine.h's LBX_ENGINE_SCAN_MAX (which needs httpd). */
+#define SCAN_MAX 32
 
 struct row {
     char name[32];
@@ -93,7 +108,7 @@ static void peers_setup(size_t n)
         struct lbx_peer *p = &peers[i];
 
         memset(p, 0, sizeof(*p));
-        p->weight = 100 + (int64_t)(h % 301); /* 100..400 */
+        p->weight = 100 * (1 + (int64_t)(h % 4)); /* lbfactor 1..4 */
         p->busy = (h >> 12) % 8;
         p->sent = (h >> 20) % 1000000;
         p->rcvd = (h >> 40) % 4000000;
@@ -165,6 +180,39 @@ static void cell_setup(size_t n)
     pick_in.ring = &ring;
 }
 
+/* The engine's indexes for n peers (engine.c builds them once per list). */
+static uint32_t sched[4 * MAX_N];
+static size_t sched_len;
+static char sched_scratch[LBX_SCHEDULE_SCRATCH(MAX_N)];
+static int64_t weights_of[MAX_N];
+static uint32_t heap_peer[MAX_N];
+static uint64_t heap_seen[MAX_N];
+static struct lbx_traffic_heap heap = { 0, heap_peer, heap_seen };
+static uint64_t ticket;
+
+static uint64_t peer_traffic(void *ctx, uint32_t k)
+{
+    (void)ctx;
+    return lbx_bytraffic_score(peers[k].sent, peers[k].rcvd, peers[k].weight);
+}
+
+static void engine_setup(size_t n)
+{
+    size_t i;
+
+    for (i = 0; i < n; i++) {
+        weights_of[i] = peers[i].weight;
+    }
+    sched_len = lbx_byrequests_schedule(
+        weights_of, n, sched, sizeof(sched) / sizeof(sched[0]), sched_scratch);
+    if (!sched_len) {
+        fprintf(stderr, "pick_bench: no schedule for %zu peers\n", n);
+        exit(1);
+    }
+    lbx_traffic_heap_build(&heap, n, peer_traffic, NULL);
+    ticket = 0;
+}
+
 static void cell_teardown(void)
 {
     ring_teardown();
@@ -210,6 +258,70 @@ static uint64_t loop_eligible(long (*pick)(struct lbx_pick_in *), size_t n,
     return acc;
 }
 
+/* ---- engine.c's picks, pure parts and the glue's few lines -------------- */
+
+static long engine_byrequests(void)
+{
+    int tries;
+    uint32_t k = 0;
+
+    for (tries = 0; tries < 4; tries++) {
+        k = sched[ticket++ % sched_len];
+        if (!lbx_byrequests_overdrawn(peers[k].credit, peers[k].weight,
+                                      400 * (int64_t)pick_in.n)) {
+            break;
+        }
+    }
+    return (long)k;
+}
+
+static long engine_bybusyness(void)
+{
+    uint64_t t = ticket++;
+    size_t j;
+
+    for (j = 0; j < SCAN_MAX; j++) {
+        uint32_t k = sched[(t + j) % sched_len];
+        if (peers[k].busy == 0) {
+            return (long)k;
+        }
+    }
+    return lbx_bybusyness_pick(&pick_in);
+}
+
+static long engine_bytraffic(void)
+{
+    long k = lbx_traffic_heap_min(&heap, peer_traffic, NULL, 64);
+
+    peers[k].rcvd += 5000; /* its response, before the next pick */
+    return k;
+}
+
+static long engine_bylatency(void)
+{
+    size_t a, b;
+
+    lbx_bylatency_draw(&pick_in, &a, &b);
+    return lbx_bylatency_cheaper(&pick_in, a, b);
+}
+
+static uint64_t loop_engine(const struct lbx_method *m, size_t n, uint64_t k)
+{
+    long (*pick)(void) = m == &lbx_method_byrequests ? engine_byrequests
+        : m == &lbx_method_bybusyness                ? engine_bybusyness
+        : m == &lbx_method_bytraffic                 ? engine_bytraffic
+                                                     : engine_bylatency;
+    uint64_t acc = 0, i;
+
+    if (n <= SCAN_MAX && m != &lbx_method_bytraffic) {
+        return loop_pick(m->pick, k);
+    }
+    for (i = 0; i < k; i++) {
+        acc += (uint64_t)pick();
+    }
+    return acc;
+}
+
 /* Nanoseconds that k iterations of the row's loop take. */
 static uint64_t time_loop(const struct row *r, size_t n, uint64_t k)
 {
@@ -219,6 +331,7 @@ static uint64_t time_loop(const struct row *r, size_t n, uint64_t k)
     switch (r->kind) {
     case ROW_PICK: acc = loop_pick(r->m->pick, k); break;
     case ROW_ELIGIBLE: acc = loop_eligible(NULL, n, k); break;
+    case ROW_ENGINE: acc = loop_engine(r->m, n, k); break;
     default: acc = loop_eligible(r->m->pick, n, k); break;
     }
     t1 = now_ns();
@@ -265,6 +378,9 @@ static struct cell measure(const struct row *r, size_t n, uint64_t min_ns)
     int i;
 
     cell_setup(n);
+    if (r->kind == ROW_ENGINE) {
+        engine_setup(n);
+    }
     c.k = calibrate(r, n, min_ns);
     for (i = 0; i < REPEATS; i++) {
         ns[i] = (double)time_loop(r, n, c.k) / (double)c.k;
@@ -285,6 +401,12 @@ static size_t rows_setup(struct row *rows)
         &lbx_method_byrequests, &lbx_method_bytraffic, &lbx_method_bybusyness,
         &lbx_method_heartbeat,  &lbx_method_bylatency, &lbx_method_byhash,
     };
+    static const struct lbx_method *const indexed[] = {
+        &lbx_method_byrequests,
+        &lbx_method_bytraffic,
+        &lbx_method_bybusyness,
+        &lbx_method_bylatency,
+    };
     size_t nm = sizeof(methods) / sizeof(methods[0]), i, count = 0;
 
     for (i = 0; i < nm; i++, count++) {
@@ -301,6 +423,12 @@ static size_t rows_setup(struct row *rows)
                  methods[i]->name);
         rows[count].kind = ROW_BOTH;
         rows[count].m = methods[i];
+    }
+    for (i = 0; i < sizeof(indexed) / sizeof(indexed[0]); i++, count++) {
+        snprintf(rows[count].name, sizeof(rows[count].name), "engine:%s",
+                 indexed[i]->name);
+        rows[count].kind = ROW_ENGINE;
+        rows[count].m = indexed[i];
     }
     return count;
 }

@@ -110,7 +110,7 @@ static uint64_t weight_of(const struct lbx_peer *p)
  * compared by cross-multiplying, exactly:
  *   L_a (busy_a + 1) / w_a < L_b (busy_b + 1) / w_b
  *   <=>  L_a (busy_a + 1) w_b < L_b (busy_b + 1) w_a. */
-static size_t cheaper(const struct lbx_pick_in *in, size_t a, size_t b)
+long lbx_bylatency_cheaper(const struct lbx_pick_in *in, size_t a, size_t b)
 {
     const struct lbx_peer *pa = &in->peers[a], *pb = &in->peers[b];
     uint64_t ca[3], cb[3];
@@ -122,19 +122,16 @@ static size_t cheaper(const struct lbx_pick_in *in, size_t a, size_t b)
                 cb);
     for (k = 2; k >= 0; k--) {
         if (ca[k] != cb[k]) {
-            return ca[k] < cb[k] ? a : b;
+            return (long)(ca[k] < cb[k] ? a : b);
         }
     }
-    return a < b ? a : b;
+    return (long)(a < b ? a : b);
 }
 
-long lbx_bylatency_pick(struct lbx_pick_in *in)
+void lbx_bylatency_draw(struct lbx_pick_in *in, size_t *a_out, size_t *b_out)
 {
     size_t a, b;
 
-    if (in->n < 2) {
-        return in->n ? 0 : LBX_NONE;
-    }
     /* floor(r * n / 2^32) maps the 2^32 draws onto [0, n) in runs of
      * 2^32 / n draws, give or take one, without a division.  For n above
      * 2^32 (no balancer has that many members) the product may wrap; the
@@ -146,7 +143,19 @@ long lbx_bylatency_pick(struct lbx_pick_in *in)
     if (b >= a) {
         b++;
     }
-    return (long)cheaper(in, a, b);
+    *a_out = a;
+    *b_out = b;
+}
+
+long lbx_bylatency_pick(struct lbx_pick_in *in)
+{
+    size_t a, b;
+
+    if (in->n < 2) {
+        return in->n ? 0 : LBX_NONE;
+    }
+    lbx_bylatency_draw(in, &a, &b);
+    return lbx_bylatency_cheaper(in, a, b);
 }
 
 /* Nothing of bylatency's lives in the counters stock's reset zeroes:

@@ -13,6 +13,13 @@
  */
 #include "lbx_method.h"
 
+uint64_t lbx_bytraffic_score(uint64_t sent, uint64_t rcvd, int64_t weight)
+{
+    uint64_t w = weight > 0 ? (uint64_t)weight : 1;
+
+    return sent / w + rcvd / w;
+}
+
 long lbx_bytraffic_pick(struct lbx_pick_in *in)
 {
     long best = LBX_NONE;
@@ -21,8 +28,7 @@ long lbx_bytraffic_pick(struct lbx_pick_in *in)
 
     for (i = 0; i < in->n; i++) {
         const struct lbx_peer *p = &in->peers[i];
-        uint64_t w = p->weight > 0 ? (uint64_t)p->weight : 1;
-        uint64_t traffic = p->sent / w + p->rcvd / w;
+        uint64_t traffic = lbx_bytraffic_score(p->sent, p->rcvd, p->weight);
 
         if (best == LBX_NONE || traffic < best_traffic) {
             best = (long)i;
@@ -30,6 +36,85 @@ long lbx_bytraffic_pick(struct lbx_pick_in *in)
         }
     }
     return best;
+}
+
+/* ---- many peers: a heap of lower bounds ----------------------------------
+ *
+ * Between resets a peer's traffic only grows, so a value read earlier is
+ * a lower bound of its value now.  The heap orders peers by (value last
+ * read, peer index).  If the root's value has not grown since, its key is
+ * at most every other key, each of which is at most that peer's key now:
+ * the root is the least now, the earlier peer on a tie, as the full walk
+ * finds.  If it has grown, the root takes its new value, sinks, and the
+ * new root is looked at.  Each pick re-reads only the peers whose traffic
+ * grew and reached the top, a handful per pick, at log(n) steps each. */
+
+static int key_less(const struct lbx_traffic_heap *h, size_t a, size_t b)
+{
+    return h->seen[a] < h->seen[b]
+        || (h->seen[a] == h->seen[b] && h->peer[a] < h->peer[b]);
+}
+
+static void sink(struct lbx_traffic_heap *h, size_t i)
+{
+    for (;;) {
+        size_t least = i, l = 2 * i + 1, r = l + 1;
+        uint32_t peer;
+        uint64_t seen;
+
+        if (l < h->n && key_less(h, l, least)) {
+            least = l;
+        }
+        if (r < h->n && key_less(h, r, least)) {
+            least = r;
+        }
+        if (least == i) {
+            return;
+        }
+        peer = h->peer[i];
+        seen = h->seen[i];
+        h->peer[i] = h->peer[least];
+        h->seen[i] = h->seen[least];
+        h->peer[least] = peer;
+        h->seen[least] = seen;
+        i = least;
+    }
+}
+
+void lbx_traffic_heap_build(struct lbx_traffic_heap *h, size_t n,
+                            lbx_traffic_fn *now, void *ctx)
+{
+    size_t i;
+
+    h->n = n;
+    for (i = 0; i < n; i++) {
+        h->peer[i] = (uint32_t)i;
+        h->seen[i] = now(ctx, (uint32_t)i);
+    }
+    for (i = n / 2; i-- > 0;) {
+        sink(h, i);
+    }
+}
+
+long lbx_traffic_heap_min(struct lbx_traffic_heap *h, lbx_traffic_fn *now,
+                          void *ctx, size_t max_reads)
+{
+    size_t reads;
+
+    if (h->n == 0) {
+        return LBX_NONE;
+    }
+    for (reads = 0; reads < max_reads; reads++) {
+        uint64_t v = now(ctx, h->peer[0]);
+
+        if (v <= h->seen[0]) {
+            h->seen[0] = v;
+            break;
+        }
+        h->seen[0] = v;
+        sink(h, 0);
+    }
+    return (long)h->peer[0];
 }
 
 const struct lbx_method lbx_method_bytraffic = {

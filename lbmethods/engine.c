@@ -17,6 +17,21 @@
  * from the compact shared arrays of lbx_hot.c, and the winner alone pays
  * for the round (see struct lbx_hot: credit as virtual time; a member
  * earns nothing while it is not a candidate, as in stock).
+ *
+ * Above LBX_ENGINE_SCAN_MAX candidates even that one pass is too much, and
+ * the methods read only what they need:
+ * - byrequests: the round of picks stock's crediting makes from zero is
+ *   worked out once per candidate list (lbx_byrequests_schedule); pick t
+ *   (hot->ticket, shared) takes turn t, so all children together follow
+ *   stock's sequence.  A member that sticky hits made pay beyond a round
+ *   gives its turn to the next one.
+ * - bybusyness: stock's tie-break among the least busy is byrequests'
+ *   order, so the first member in that order from turn t with nothing in
+ *   flight is the pick; when the next LBX_ENGINE_SCAN_MAX turns are all
+ *   busy, the full walk decides.
+ * - bytraffic: a heap of byte counts as last read (lbx_traffic_heap), at
+ *   every pool size.
+ * - bylatency: the two members drawn.
  */
 #include "apr_hash.h"
 
@@ -56,6 +71,16 @@ struct lbx_engine {
     unsigned builds; /* rebuild() calls, to refresh the ring and peer_of */
     unsigned peer_of_builds;
     int32_t *peer_of;
+    /* byrequests' round for this list (sched_len 0: none, walk instead),
+     * worked out again only when the weights in order changed. */
+    uint32_t *sched;
+    size_t sched_len, sched_room;
+    uint64_t sched_sum;
+    unsigned sched_builds;
+    void *sched_scratch;
+    /* bytraffic's heap, made again with every list. */
+    struct lbx_traffic_heap heap;
+    unsigned heap_builds;
 };
 
 /* balancer pointer -> engine, built in child_init and only read
@@ -79,6 +104,9 @@ static struct lbx_engine *engine_make(apr_pool_t *p, size_t cap,
     e->peers = apr_pcalloc(p, e->cap * sizeof(*e->peers));
     e->is_cand = apr_pcalloc(p, slots);
     e->peer_of = apr_pcalloc(p, e->cap * sizeof(*e->peer_of));
+    e->sched_scratch = apr_palloc(p, LBX_SCHEDULE_SCRATCH(e->cap));
+    e->heap.peer = apr_palloc(p, e->cap * sizeof(*e->heap.peer));
+    e->heap.seen = apr_palloc(p, e->cap * sizeof(*e->heap.seen));
     e->hash = hash;
     return e;
 }
@@ -272,13 +300,39 @@ static void rebuild(struct lbx_engine *e, proxy_balancer *b, request_rec *r,
     e->builds++;
 }
 
+/* Candidate k as it is now, into p->in.peers[k]. */
+static void load_peer(struct lbx_pick *p, size_t k)
+{
+    struct lbx_engine *e = p->e;
+    struct lbx_hot *hot = e->hot;
+    uint32_t slot = e->slot[k];
+    struct lbx_peer *peer = &e->peers[k];
+
+    peer->weight = e->weight[k];
+    peer->credit =
+        peer->weight * (int64_t)p->round - lbx_atomic_load(&hot->debt[slot]);
+    peer->busy = lbx_atomic_load(&hot->busy[slot]);
+    peer->sent = lbx_atomic_load(&hot->sent[slot]);
+    peer->rcvd = lbx_atomic_load(&hot->rcvd[slot]);
+    peer->member = slot;
+    peer->latency = lbx_atomic_load(&hot->latency_us[slot]);
+}
+
+static void load_all(struct lbx_pick *p)
+{
+    size_t k;
+
+    for (k = 0; k < p->e->ncand; k++) {
+        load_peer(p, k);
+    }
+}
+
 size_t lbx_engine_prepare(struct lbx_pick *p, proxy_balancer *b, request_rec *r)
 {
     int n = b->workers->nelts;
     struct lbx_engine *e = engine_of(b, (size_t)n, r->pool);
     struct lbx_hot *hot = e->hot;
-    uint64_t gen, round;
-    size_t k;
+    uint64_t gen;
 
     memset(p, 0, sizeof(*p));
     p->b = b;
@@ -293,27 +347,172 @@ size_t lbx_engine_prepare(struct lbx_pick *p, proxy_balancer *b, request_rec *r)
     }
     /* The round this pick is: every candidate has earned its weight once
      * more (credits as virtual time, see struct lbx_hot). */
-    round = lbx_atomic_add(&hot->rounds, 1) - 1;
-    for (k = 0; k < e->ncand; k++) {
-        uint32_t slot = e->slot[k];
-        struct lbx_peer *peer = &e->peers[k];
-
-        peer->weight = e->weight[k];
-        peer->credit =
-            peer->weight * (int64_t)round - lbx_atomic_load(&hot->debt[slot]);
-        peer->busy = lbx_atomic_load(&hot->busy[slot]);
-        peer->sent = lbx_atomic_load(&hot->sent[slot]);
-        peer->rcvd = lbx_atomic_load(&hot->rcvd[slot]);
-        peer->member = slot;
-        peer->latency = lbx_atomic_load(&hot->latency_us[slot]);
-    }
+    p->round = lbx_atomic_add(&hot->rounds, 1) - 1;
     p->in.latency_default = lbx_atomic_load(&hot->typical_us);
     if (!p->in.latency_default) {
         p->in.latency_default = 1000; /* nothing measured yet: 1 ms */
     }
     p->in.peers = e->peers;
     p->in.n = e->ncand;
+    if (e->ncand <= LBX_ENGINE_SCAN_MAX) {
+        load_all(p);
+    }
     return e->ncand;
+}
+
+/* ---- picks that do not walk every candidate ----------------------------- */
+
+/* A pick the indexes cannot make: walk every candidate instead. */
+#define WALK (-2L)
+
+/* byrequests' round for the current list; 0 when it is too long. */
+static size_t schedule(struct lbx_engine *e)
+{
+    uint64_t sum = e->ncand;
+    size_t k, len;
+
+    if (e->sched_builds == e->builds) {
+        return e->sched_len;
+    }
+    e->sched_builds = e->builds;
+    for (k = 0; k < e->ncand; k++) {
+        sum = sum * 1000003u + (uint64_t)e->weight[k];
+    }
+    if (e->sched && sum == e->sched_sum) {
+        return e->sched_len;
+    }
+    e->sched_sum = sum;
+    len = lbx_byrequests_round(e->weight, e->ncand);
+    if (len > e->sched_room) {
+        e->sched = apr_palloc(e->pool, len * sizeof(*e->sched));
+        e->sched_room = len;
+    }
+    e->sched_len = len
+        ? lbx_byrequests_schedule(e->weight, e->ncand, e->sched, e->sched_room,
+                                  e->sched_scratch)
+        : 0;
+    return e->sched_len;
+}
+
+/* The candidate whose turn t is, and that candidate loaded. */
+static size_t turn(struct lbx_pick *p, uint64_t t)
+{
+    size_t k = p->e->sched[t % p->e->sched_len];
+
+    load_peer(p, k);
+    return k;
+}
+
+/* The winner pays for the round, as lbx_byrequests_charge would. */
+static long charged(struct lbx_pick *p, size_t k)
+{
+    p->in.peers[k].credit += p->in.peers[k].weight - p->e->total;
+    return (long)k;
+}
+
+static long by_schedule(struct lbx_pick *p)
+{
+    struct lbx_engine *e = p->e;
+    size_t k, tries;
+
+    if (!schedule(e)) {
+        return WALK;
+    }
+    /* A few turns at most: members in debt are rare and catch up. */
+    for (tries = 0;; tries++) {
+        k = turn(p, lbx_atomic_add(&e->hot->ticket, 1) - 1);
+        if (tries == 3
+            || !lbx_byrequests_overdrawn(e->peers[k].credit, e->peers[k].weight,
+                                         e->total)) {
+            return charged(p, k);
+        }
+    }
+}
+
+static long first_idle(struct lbx_pick *p)
+{
+    struct lbx_engine *e = p->e;
+    uint64_t t;
+    size_t j;
+
+    if (!schedule(e)) {
+        return WALK;
+    }
+    t = lbx_atomic_add(&e->hot->ticket, 1) - 1;
+    for (j = 0; j < LBX_ENGINE_SCAN_MAX; j++) {
+        size_t k = e->sched[(t + j) % e->sched_len];
+
+        if (lbx_atomic_load(&e->hot->busy[e->slot[k]]) == 0) {
+            load_peer(p, k);
+            return charged(p, k);
+        }
+    }
+    return WALK;
+}
+
+static uint64_t traffic_now(void *ctx, uint32_t k)
+{
+    struct lbx_engine *e = ctx;
+    uint32_t slot = e->slot[k];
+
+    return lbx_bytraffic_score(lbx_atomic_load(&e->hot->sent[slot]),
+                               lbx_atomic_load(&e->hot->rcvd[slot]),
+                               e->weight[k]);
+}
+
+/* Enough re-reads for the members whose responses ended since the last
+ * pick of this process; past that, the least count as last read. */
+#define HEAP_READS 64
+
+static long least_traffic(struct lbx_pick *p)
+{
+    struct lbx_engine *e = p->e;
+    long k;
+
+    if (e->heap_builds != e->builds) {
+        lbx_traffic_heap_build(&e->heap, e->ncand, traffic_now, e);
+        e->heap_builds = e->builds;
+    }
+    k = lbx_traffic_heap_min(&e->heap, traffic_now, e, HEAP_READS);
+    load_peer(p, (size_t)k);
+    return k;
+}
+
+static long two_choices(struct lbx_pick *p)
+{
+    size_t a, b;
+
+    lbx_bylatency_draw(&p->in, &a, &b);
+    load_peer(p, a);
+    load_peer(p, b);
+    return lbx_bylatency_cheaper(&p->in, a, b);
+}
+
+long lbx_engine_pick(struct lbx_pick *p, const struct lbx_method *m)
+{
+    long k = WALK;
+
+    /* bytraffic's heap gives the walk's answer at any size and spares its
+     * two divisions per peer, so it serves small pools too. */
+    if (m == &lbx_method_bytraffic && p->in.n > 0) {
+        return least_traffic(p);
+    }
+    if (p->in.n > LBX_ENGINE_SCAN_MAX) {
+        if (m == &lbx_method_byrequests) {
+            k = by_schedule(p);
+        }
+        else if (m == &lbx_method_bybusyness) {
+            k = first_idle(p);
+        }
+        else if (m == &lbx_method_bylatency) {
+            k = two_choices(p);
+        }
+        if (k != WALK) {
+            return k;
+        }
+        load_all(p);
+    }
+    return m->pick(&p->in);
 }
 
 proxy_worker *lbx_engine_commit(struct lbx_pick *p, long pick, int credit)

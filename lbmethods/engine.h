@@ -12,22 +12,36 @@ struct lbx_engine;
  * it can ever have, so the request path does not allocate. */
 void lbx_engine_child_init(apr_pool_t *pchild, server_rec *main_s);
 
+/* Up to this many candidates, a pick copies them all and the method's
+ * core walks them as stock does (tens of nanoseconds).  Above it, the
+ * methods that can use the engine's per-process indexes read only the
+ * members they look at: byrequests and bybusyness a schedule of
+ * byrequests' round, bytraffic a heap, bylatency its two draws. */
+#define LBX_ENGINE_SCAN_MAX 32
+
 /* One pick in the making. */
 struct lbx_pick {
     proxy_balancer *b;
     struct lbx_engine *e;
+    uint64_t round; /* this pick's byrequests round */
     struct lbx_pick_in in; /* peers and their count for the core */
 };
 
-/* Fill p->in with the candidates of b, as stock's lbset / spare / standby
- * rules give them, each with its weight, byrequests credit, busy and
- * traffic.  The candidate list is rebuilt only when something it depends
- * on changed (lbx_hot_changed, members added), when a member in error is
- * due for a retry, and once a second; otherwise this costs one pass over
- * compact arrays.  Returns the number of candidates.  Under the balancer's
- * thread mutex. */
+/* Make p ready to choose among the candidates of b, as stock's lbset /
+ * spare / standby rules give them.  p->in.peers holds each candidate's
+ * weight, byrequests credit, busy, traffic and latency, copied from shared
+ * memory when there are at most LBX_ENGINE_SCAN_MAX of them, else only as
+ * lbx_engine_pick reads them.  The candidate list is rebuilt only when
+ * something it depends on changed (lbx_hot_changed, members added), when a
+ * member in error is due for a retry, and once a second.  Returns the
+ * number of candidates.  Under the balancer's thread mutex. */
 size_t lbx_engine_prepare(struct lbx_pick *p, proxy_balancer *b,
                           request_rec *r);
+
+/* Method m's choice among p's candidates (an index into p->in.peers, whose
+ * entry is then filled in), or LBX_NONE; set p->in.rand (and for byhash
+ * call lbx_engine_hash) first. */
+long lbx_engine_pick(struct lbx_pick *p, const struct lbx_method *m);
 
 /* Account for the core's choice `pick` (an index into p->in.peers) and
  * return its member: with `credit`, the winner pays the round's total

@@ -106,7 +106,48 @@ int64_t lbx_byrequests_credit(struct lbx_peer *peers, size_t n, size_t winner);
 /* Credit the peers of `in` for the pick `best` (LBX_NONE: nothing was
  * picked, nothing changes); returns best. */
 long lbx_byrequests_charge(struct lbx_pick_in *in, long best);
+/* One round of byrequests over peers 0..n-1 with these weights: the
+ * sum(weights) / gcd(weights) picks after which all-zero credits are all
+ * zero again and the picks repeat.  So pick number t of a pool that
+ * started from zero is the round's pick t % length, and shared counting
+ * of t is all byrequests needs between processes.
+ * lbx_byrequests_round returns the length, or 0 when a weight is not in
+ * 1..INT32_MAX, n is 0 or the length is above LBX_SCHEDULE_WORK.
+ * lbx_byrequests_schedule writes the round's picks to out and returns its
+ * length, or 0 (out unchanged or partly written) as above, when it is
+ * longer than cap, or when working it out takes more than
+ * LBX_SCHEDULE_WORK steps (length x distinct weights).  `scratch` needs
+ * LBX_SCHEDULE_SCRATCH(n) bytes, suitably aligned (malloc'd memory is). */
+#define LBX_SCHEDULE_WORK (1u << 24)
+size_t lbx_byrequests_round(const int64_t *weights, size_t n);
+#define LBX_SCHEDULE_SCRATCH(n) ((n) * (4 * sizeof(size_t) + 8 + 8 + 4))
+size_t lbx_byrequests_schedule(const int64_t *weights, size_t n, uint32_t *out,
+                               size_t cap, void *scratch);
+/* A schedule's turn goes to a member unless sticky hits made it pay so
+ * much that even this round's weight leaves it a full round in debt
+ * (stock's credits never get there without sticky hits). */
+int lbx_byrequests_overdrawn(int64_t credit, int64_t weight, int64_t total);
 long lbx_bytraffic_pick(struct lbx_pick_in *in);
+/* bytraffic's measure of a peer: sent / weight + rcvd / weight, each
+ * division on its own as stock does (weight <= 0 counts as 1). */
+uint64_t lbx_bytraffic_score(uint64_t sent, uint64_t rcvd, int64_t weight);
+/* bytraffic for pools too big to walk per pick: a heap over peers
+ * 0..n-1 (arrays of room n, the caller's) keyed by their score as last
+ * read through `now`.  Valid while scores only grow: rebuild it after a
+ * reset or when the peers change. */
+typedef uint64_t lbx_traffic_fn(void *ctx, uint32_t peer);
+struct lbx_traffic_heap {
+    size_t n;
+    uint32_t *peer;
+    uint64_t *seen;
+};
+void lbx_traffic_heap_build(struct lbx_traffic_heap *h, size_t n,
+                            lbx_traffic_fn *now, void *ctx);
+/* The peer with the least score now, the lower index on a tie (what
+ * lbx_bytraffic_pick finds), re-reading at most max_reads scores (>= 1);
+ * past that, the best lower bound.  LBX_NONE when the heap is empty. */
+long lbx_traffic_heap_min(struct lbx_traffic_heap *h, lbx_traffic_fn *now,
+                          void *ctx, size_t max_reads);
 long lbx_bybusyness_pick(struct lbx_pick_in *in);
 /* bylatency.c: the peak-EWMA response time in microseconds after a sample
  * of sample_us taken elapsed_us after the previous one (ewma 0: no sample
@@ -121,6 +162,11 @@ uint64_t lbx_peak_ewma(uint64_t ewma, uint64_t elapsed_us, uint64_t sample_us,
  * / weight, compared exactly, the lower index on equal cost; latency 0
  * means in->latency_default.  Credit is not touched. */
 long lbx_bylatency_pick(struct lbx_pick_in *in);
+/* bylatency's two steps, for a caller that loads only the drawn peers:
+ * the two distinct indices below in->n (>= 2), from two calls of
+ * in->rand; and the cheaper of peers a and b, as above. */
+void lbx_bylatency_draw(struct lbx_pick_in *in, size_t *a, size_t *b);
+long lbx_bylatency_cheaper(const struct lbx_pick_in *in, size_t a, size_t b);
 
 /* heartbeat.c: what one backend reported through mod_heartbeat. */
 #define LBX_HB_LINE_MAX 4096 /* longest HeartbeatStorage line, as stock */

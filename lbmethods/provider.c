@@ -49,7 +49,7 @@ static proxy_worker *lbx_finder(proxy_balancer *b, request_rec *r)
         if (m == &lbx_method_byhash) {
             lbx_engine_hash(&p, r);
         }
-        pick = m->pick(&p.in);
+        pick = lbx_engine_pick(&p, m);
         w = lbx_engine_commit(&p, pick, credit);
         if (pick == LBX_NONE) {
             break;
@@ -84,6 +84,7 @@ static apr_status_t lbx_reset(proxy_balancer *b, server_rec *s)
     (void)s;
     if (hot && (m->reset_counters & LBX_RESET_CREDIT)) {
         lbx_atomic_store(&hot->rounds, 0);
+        lbx_atomic_store(&hot->ticket, 0);
         lbx_atomic_store(&hot->sticky_rounds, 0);
     }
     for (i = 0; i < b->workers->nelts; i++) {

@@ -97,6 +97,79 @@ START_TEST(test_bytraffic_long_run_shares)
 }
 END_TEST
 
+/* ---- the heap ----------------------------------------------------------- */
+
+static struct lbx_peer heap_peers[200];
+
+static uint64_t peer_score(void *ctx, uint32_t k)
+{
+    struct lbx_peer *p = ctx;
+
+    return lbx_bytraffic_score(p[k].sent, p[k].rcvd, p[k].weight);
+}
+
+/* Seeded: 200 peers of random weights; after each pick some peers' (not
+ * only the picked one's) traffic grows, as responses of other processes
+ * end.  The heap's pick is always the walk's pick. */
+START_TEST(test_heap_is_walk)
+{
+    uint32_t seed = 4242;
+    uint32_t hp[200];
+    uint64_t hs[200];
+    struct lbx_traffic_heap h = { 0, hp, hs };
+    size_t n = 200, i;
+    int step;
+
+    memset(heap_peers, 0, sizeof(heap_peers));
+    for (i = 0; i < n; i++) {
+        seed = seed * 1103515245u + 12345u;
+        heap_peers[i].weight = 100 * (1 + (seed >> 16) % 4);
+        /* Every other peer starts with some traffic, many tie at 0. */
+        heap_peers[i].rcvd = i % 2 ? (seed >> 8) % 5000 : 0;
+    }
+    lbx_traffic_heap_build(&h, n, peer_score, heap_peers);
+    for (step = 0; step < 20000; step++) {
+        long walk = pick_with(lbx_bytraffic_pick, heap_peers, n);
+        long k = lbx_traffic_heap_min(&h, peer_score, heap_peers, n);
+        int grow;
+
+        ck_assert_msg(k == walk, "step %d: heap %ld, walk %ld", step, k, walk);
+        heap_peers[k].sent += 100;
+        for (grow = 0; grow < 3; grow++) {
+            seed = seed * 1103515245u + 12345u;
+            heap_peers[(seed >> 16) % n].rcvd += (seed >> 4) % 3000;
+        }
+    }
+}
+END_TEST
+
+START_TEST(test_heap_edges)
+{
+    uint32_t hp[3];
+    uint64_t hs[3];
+    struct lbx_traffic_heap h = { 0, hp, hs };
+    struct lbx_peer p[3] = { { 1, 0, 0, 0, 10, 0, 0 },
+                             { 1, 0, 0, 0, 20, 0, 0 },
+                             { 1, 0, 0, 0, 30, 0, 0 } };
+
+    lbx_traffic_heap_build(&h, 0, peer_score, p);
+    ck_assert_int_eq(lbx_traffic_heap_min(&h, peer_score, p, 8), LBX_NONE);
+    lbx_traffic_heap_build(&h, 3, peer_score, p);
+    ck_assert_int_eq(lbx_traffic_heap_min(&h, peer_score, p, 8), 0);
+    /* Peers 0 and 1 grew past peer 2: with one read the heap only learns
+     * about peer 0 and answers the best bound left, peer 1 at 20; with
+     * more reads it finds that peer 2 is the least now. */
+    p[0].rcvd = 10000;
+    p[1].rcvd = 20000;
+    ck_assert_int_eq(lbx_traffic_heap_min(&h, peer_score, p, 1), 1);
+    ck_assert_int_eq(lbx_traffic_heap_min(&h, peer_score, p, 8), 2);
+    /* A count that went down (a reset the caller did not rebuild for)
+     * still leaves a valid answer. */
+    p[2].rcvd = 0;
+    ck_assert_int_eq(lbx_traffic_heap_min(&h, peer_score, p, 8), 2);
+}
+END_TEST
+
 TCase *lbx_tcase_bytraffic(void)
 {
     TCase *tc = tcase_create("bytraffic");
@@ -105,5 +178,7 @@ TCase *lbx_tcase_bytraffic(void)
                         sizeof(traffic_cases) / sizeof(traffic_cases[0]));
     tcase_add_test(tc, test_bytraffic_empty);
     tcase_add_test(tc, test_bytraffic_long_run_shares);
+    tcase_add_test(tc, test_heap_is_walk);
+    tcase_add_test(tc, test_heap_edges);
     return tc;
 }
