@@ -38,6 +38,7 @@ APLOG_USE_MODULE(lbx);
 struct busy_entry {
     proxy_worker_shared *key; /* NULL = free */
     apr_size_t *mirror; /* the engine's copy of key->busy, or NULL */
+    apr_size_t *in_flight; /* and its balancer's sum of them */
     apr_uint32_t count;
 };
 
@@ -116,11 +117,13 @@ static void repair_row(struct busy_row *row, server_rec *s, pid_t dead)
             busy_decrement(&e[i].key->busy, n);
             if (e[i].mirror) {
                 busy_decrement(e[i].mirror, n);
+                busy_decrement(e[i].in_flight, n);
             }
             total += n;
         }
         e[i].count = 0;
         e[i].mirror = NULL;
+        e[i].in_flight = NULL;
         e[i].key = NULL;
     }
     if (total) {
@@ -220,6 +223,7 @@ struct busy_hold {
     proxy_worker_shared *ws;
     apr_uint32_t *counter;
     apr_size_t *mirror;
+    apr_size_t *in_flight;
 };
 
 static apr_status_t busy_release(void *data)
@@ -237,6 +241,7 @@ static apr_status_t busy_release(void *data)
     busy_decrement(&hold->ws->busy, 1);
     if (hold->mirror) {
         busy_decrement(hold->mirror, 1);
+        busy_decrement(hold->in_flight, 1);
     }
     return APR_SUCCESS;
 }
@@ -251,15 +256,18 @@ void lbx_busy_acquire(request_rec *r, proxy_balancer *b, proxy_worker *w)
     hold->ws = w->s;
     hold->counter = entry ? &entry->count : NULL;
     hold->mirror = slot >= 0 ? &hot->busy[slot] : NULL;
+    hold->in_flight = slot >= 0 ? &hot->in_flight : NULL;
     if (entry) {
         /* Before the count, so a repairer that sees the count sees where
          * the mirror is. */
+        lbx_atomic_store(&entry->in_flight, hold->in_flight);
         lbx_atomic_store(&entry->mirror, hold->mirror);
         lbx_atomic_add(&entry->count, 1);
     }
     lbx_atomic_add(&w->s->busy, 1);
     if (hold->mirror) {
         lbx_atomic_add(hold->mirror, 1);
+        lbx_atomic_add(hold->in_flight, 1);
     }
     apr_pool_cleanup_register(r->pool, hold, busy_release,
                               apr_pool_cleanup_null);

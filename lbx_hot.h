@@ -24,6 +24,9 @@ struct lbx_hot {
     /* Picks made from a schedule (engine.c, pools above
      * LBX_ENGINE_SCAN_MAX): pick t takes turn t of the round. */
     uint64_t ticket;
+    /* Requests in flight over all members: the sum of busy[], kept with
+     * it (busy.c), for byhash's load bound. */
+    apr_size_t in_flight;
     /* bylatency: the balancer's typical response time (a peak-EWMA of
      * every member's samples), given to members without samples. */
     uint64_t typical_us;

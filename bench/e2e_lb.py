@@ -380,8 +380,13 @@ def httpd_config(root, port, name, backend_port, lbx_so):
 
 
 class Httpd:
-    def __init__(self, name, backend_port, keep, lbx_so):
+    """One front-end; config_fn(root, port, name, backend_port, lbx_so)
+    writes its configuration (other benchmarks pass their own)."""
+
+    def __init__(self, name, backend_port, keep, lbx_so,
+                 config_fn=httpd_config):
         self.name = name
+        self.config_fn = config_fn
         self.lbx_so = lbx_so
         self.backend_port = backend_port
         self.keep = keep
@@ -405,9 +410,9 @@ class Httpd:
         env["LANG"] = "C"
         for attempt in range(3):
             self.port = free_port()
-            self.conf.write_text(httpd_config(self.root, self.port,
-                                              self.name, self.backend_port,
-                                              self.lbx_so))
+            self.conf.write_text(self.config_fn(self.root, self.port,
+                                                self.name, self.backend_port,
+                                                self.lbx_so))
             out = open(self.root / "logs" / "stderr", "w")
             # -DFOREGROUND: the parent is our child, known by pid from the
             # start; its own session, so a Ctrl-C reaches only us and the
@@ -650,6 +655,10 @@ def summarize(results, configs):
                   if r["config"] == "direct" and "rps" in r}
     direct_us = {r["round"]: r["httpd_cpu_us_per_req"] for r in results
                  if r["config"] == "direct" and "rps" in r}
+    # the floor of the same size and round: lbx with lbmethod=floor
+    floor_us = {(r["round"], parse_config_name(r["config"])[2]):
+                r["httpd_cpu_us_per_req"] for r in results
+                if r["config"].startswith("lbx-floor-") and "rps" in r}
     rows = []
     for c in configs:
         rs = [r for r in results if r["config"] == c and "rps" in r]
@@ -664,6 +673,10 @@ def summarize(results, configs):
             "us": [r["httpd_cpu_us_per_req"] for r in rs],
             "us_rel": [r["httpd_cpu_us_per_req"] / direct_us[r["round"]]
                        for r in rs if direct_us.get(r["round"])],
+            "us_floor": [r["httpd_cpu_us_per_req"] / floor_us[key]
+                         for r in rs for key in [(r["round"],
+                                                  parse_config_name(c)[2])]
+                         if floor_us.get(key)],
             "rps": [r["rps"] for r in rs],
             "rel": rel,
             "p99": [r["latency_ms"].get("99") for r in rs],
@@ -685,22 +698,25 @@ def report(results, configs, opts, meta):
     print("%s; %s; nproc %s; wrk -t%d -c%d, %gs (warm-up %gs), %d round(s)"
           % (meta["date"], meta["cpu_model"], meta["nproc"], opts.threads,
              opts.connections, opts.duration, opts.warmup, opts.rounds))
-    print("values: median [min–max] over rounds; rel. direct: divided by "
-          "direct's value of the same round")
+    print("values: median [min–max] over rounds; rel. direct / rel. floor: "
+          "divided by the value of direct / lbx-floor-<n> in the same round")
     print()
-    print("| config | CPU µs/req (httpd) | CPU rel. direct | requests/s "
+    print("| config | CPU µs/req (httpd) | CPU rel. direct | CPU rel. floor "
+          "| requests/s "
           "| req/s rel. direct | p99 ms | nginx CPU µs/req | members conn. "
           "| other CPU % | steal % | errors |")
-    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for r in rows:
         if not r["runs"]:
-            print("| %s | – | – | – | – | – | – | – | – | – | no run |"
+            print("| %s | – | – | – | – | – | – | – | – | – | – | no run |"
                   % r["config"])
             continue
         mem = sorted(set(x for x in r["members"] if x is not None))
-        print("| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %d |" % (
+        print("| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %d |"
+              % (
             r["config"], med_range(r["us"], "%.1f"),
             med_range(r["us_rel"], "%.2f") if r["us_rel"] else "–",
+            med_range(r["us_floor"], "%.3f") if r["us_floor"] else "–",
             med_range(r["rps"], "%.0f"),
             med_range(r["rel"], "%.2f") if r["rel"] else "–",
             med_range(r["p99"], "%.2f"),

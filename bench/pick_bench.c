@@ -17,9 +17,11 @@
  *                       next 32 are all busy; bytraffic: the heap at
  *                       every n, the chosen peer's bytes growing after
  *                       each pick;
- *                       bylatency: two draws).  The candidate list and the
- *                       schedule are built outside the timed loop, as the
- *                       engine builds them once per list, not per pick.
+ *                       bylatency: two draws; byhash: the ring's bucket
+ *                       index and the total in flight kept, not summed).
+ *                       The candidate list, schedule, heap and ring are
+ *                       built outside the timed loop, as the engine builds
+ *                       them once per list, not per pick.
  * A cell sets its peers up afresh, finds a loop count K for which one
  * timed loop lasts at least --ms milliseconds, then times that loop five
  * times and reports the median nanoseconds per iteration.
@@ -40,7 +42,7 @@
 #define N_SIZES 5
 #define REPEATS 5
 #define N_KEYS 65536 /* a power of two: the loop wraps with a mask */
-#define MAX_ROWS 20
+#define MAX_ROWS 24
 #define DEADLINE_NS (75ull * 1000000000ull) /* cells left after it: skipped */
 #define MAX_K (1ull << 32)
 
@@ -149,7 +151,10 @@ static void ring_setup(size_t n)
     }
     points = lbx_ring_points(weights, n);
     ring.points = malloc(points * sizeof(*ring.points));
-    if (!ring.points) {
+    ring.bucket_bits = lbx_ring_bucket_bits(points);
+    ring.bucket =
+        malloc((((size_t)1 << ring.bucket_bits) + 1) * sizeof(*ring.bucket));
+    if (!ring.points || !ring.bucket) {
         fprintf(stderr, "pick_bench: no memory for %zu ring points\n", points);
         exit(1);
     }
@@ -159,7 +164,9 @@ static void ring_setup(size_t n)
 static void ring_teardown(void)
 {
     free(ring.points);
+    free(ring.bucket);
     ring.points = NULL;
+    ring.bucket = NULL;
     ring.n = 0;
 }
 
@@ -211,6 +218,11 @@ static void engine_setup(size_t n)
     }
     lbx_traffic_heap_build(&heap, n, peer_traffic, NULL);
     ticket = 0;
+    pick_in.has_busy_sum = 1;
+    pick_in.busy_sum = 0;
+    for (i = 0; i < n; i++) {
+        pick_in.busy_sum += peers[i].busy;
+    }
 }
 
 static void cell_teardown(void)
@@ -297,6 +309,12 @@ static long engine_bytraffic(void)
     return k;
 }
 
+/* As engine.c: the balancer's total in flight is kept, not summed. */
+static long engine_byhash(void)
+{
+    return lbx_byhash_pick(&pick_in);
+}
+
 static long engine_bylatency(void)
 {
     size_t a, b;
@@ -310,6 +328,7 @@ static uint64_t loop_engine(const struct lbx_method *m, size_t n, uint64_t k)
     long (*pick)(void) = m == &lbx_method_byrequests ? engine_byrequests
         : m == &lbx_method_bybusyness                ? engine_bybusyness
         : m == &lbx_method_bytraffic                 ? engine_bytraffic
+        : m == &lbx_method_byhash                    ? engine_byhash
                                                      : engine_bylatency;
     uint64_t acc = 0, i;
 
@@ -406,6 +425,7 @@ static size_t rows_setup(struct row *rows)
         &lbx_method_bytraffic,
         &lbx_method_bybusyness,
         &lbx_method_bylatency,
+        &lbx_method_byhash,
     };
     size_t nm = sizeof(methods) / sizeof(methods[0]), i, count = 0;
 

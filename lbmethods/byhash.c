@@ -175,6 +175,41 @@ static void sort_points(struct lbx_ring_point *p, size_t n)
     }
 }
 
+unsigned lbx_ring_bucket_bits(size_t points)
+{
+    unsigned bits = 1;
+
+    while (bits < LBX_RING_BUCKET_BITS_MAX && ((size_t)1 << bits) < points) {
+        bits++;
+    }
+    return bits;
+}
+
+/* bucket[b] = the first point whose hash, shifted down to its top
+ * bucket_bits bits, is >= b; bucket[2^bits] = n.  Points are sorted, so
+ * one pass fills it. */
+static void index_ring(struct lbx_ring *ring)
+{
+    size_t buckets, b, at = 0;
+    unsigned shift;
+
+    if (!ring->bucket || ring->bucket_bits == 0
+        || ring->bucket_bits > LBX_RING_BUCKET_BITS_MAX
+        || ring->n > UINT32_MAX) {
+        ring->bucket_bits = 0;
+        return;
+    }
+    buckets = (size_t)1 << ring->bucket_bits;
+    shift = 64 - ring->bucket_bits;
+    for (b = 0; b < buckets; b++) {
+        while (at < ring->n && (ring->points[at].hash >> shift) < b) {
+            at++;
+        }
+        ring->bucket[b] = (uint32_t)at;
+    }
+    ring->bucket[buckets] = (uint32_t)ring->n;
+}
+
 void lbx_ring_build(struct lbx_ring *ring, const char *const *names,
                     const int64_t *weights, size_t n)
 {
@@ -191,6 +226,7 @@ void lbx_ring_build(struct lbx_ring *ring, const char *const *names,
     }
     sort_points(ring->points, at);
     ring->n = at;
+    index_ring(ring);
 }
 
 /* ---- the pick -------------------------------------------------------- */
@@ -225,6 +261,11 @@ struct bound {
     struct u128 limit; /* pct * total */
 };
 
+static uint64_t busy_of(const struct lbx_pick_in *in, size_t peer)
+{
+    return in->busy_of ? in->busy_of(in->busy_ctx, peer) : in->peers[peer].busy;
+}
+
 static struct bound make_bound(const struct lbx_pick_in *in)
 {
     struct bound b;
@@ -233,7 +274,10 @@ static struct bound make_bound(const struct lbx_pick_in *in)
 
     /* Saturates rather than wraps: no real counters get near 2^64 in
      * flight, and a smaller bound only spills more. */
-    for (i = 0; i < in->n; i++) {
+    if (in->has_busy_sum) {
+        total = in->busy_sum == UINT64_MAX ? UINT64_MAX : in->busy_sum + 1;
+    }
+    for (i = 0; !in->has_busy_sum && i < in->n; i++) {
         uint64_t busy = in->peers[i].busy;
         total = busy > UINT64_MAX - total ? UINT64_MAX : total + busy;
     }
@@ -261,11 +305,18 @@ static int below_bound(const struct bound *b, uint64_t busy)
 }
 
 /* Index of the first point whose hash is >= key, or n when there is none
- * (the walk then wraps to point 0). */
+ * (the walk then wraps to point 0).  With the bucket index, only the
+ * points sharing the key's top bits are searched: the answer is among
+ * them or is the first point after them. */
 static size_t first_at_or_after(const struct lbx_ring *ring, uint64_t key)
 {
     size_t lo = 0, hi = ring->n;
 
+    if (ring->bucket_bits) {
+        size_t b = (size_t)(key >> (64 - ring->bucket_bits));
+        lo = ring->bucket[b];
+        hi = ring->bucket[b + 1];
+    }
     while (lo < hi) {
         size_t mid = lo + (hi - lo) / 2;
         if (ring->points[mid].hash < key) {
@@ -309,7 +360,8 @@ long lbx_byhash_pick(struct lbx_pick_in *in)
         if (peer < 0 || (size_t)peer >= in->n) {
             continue;
         }
-        if (in->balance_pct == 0 || below_bound(&b, in->peers[peer].busy)) {
+        if (in->balance_pct == 0
+            || below_bound(&b, busy_of(in, (size_t)peer))) {
             return peer;
         }
         if (fallback == LBX_NONE) {

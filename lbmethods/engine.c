@@ -32,6 +32,8 @@
  * - bytraffic: a heap of byte counts as last read (lbx_traffic_heap), at
  *   every pool size.
  * - bylatency: the two members drawn.
+ * - byhash: the ring's points near the key, the busy count of the members
+ *   they lead to, and the balancer's total in flight (hot->in_flight).
  */
 #include "apr_hash.h"
 
@@ -67,6 +69,8 @@ struct lbx_engine {
     const struct lbx_hash_conf *hash;
     struct lbx_ring ring;
     size_t ring_room;
+    uint32_t *ring_bucket; /* the ring's index, for ring_room points */
+    unsigned ring_bits;
     uint64_t ring_sum; /* what the ring was built from */
     unsigned builds; /* rebuild() calls, to refresh the ring and peer_of */
     unsigned peer_of_builds;
@@ -478,6 +482,28 @@ static long least_traffic(struct lbx_pick *p)
     return k;
 }
 
+static uint64_t busy_now(void *ctx, size_t k)
+{
+    struct lbx_engine *e = ctx;
+
+    return lbx_atomic_load(&e->hot->busy[e->slot[k]]);
+}
+
+static long hashed(struct lbx_pick *p)
+{
+    long k;
+
+    p->in.has_busy_sum = 1;
+    p->in.busy_sum = lbx_atomic_load(&p->e->hot->in_flight);
+    p->in.busy_of = busy_now;
+    p->in.busy_ctx = p->e;
+    k = lbx_byhash_pick(&p->in);
+    if (k != LBX_NONE) {
+        load_peer(p, (size_t)k);
+    }
+    return k;
+}
+
 static long two_choices(struct lbx_pick *p)
 {
     size_t a, b;
@@ -506,6 +532,9 @@ long lbx_engine_pick(struct lbx_pick *p, const struct lbx_method *m)
         }
         else if (m == &lbx_method_bylatency) {
             k = two_choices(p);
+        }
+        else if (m == &lbx_method_byhash) {
+            k = hashed(p);
         }
         if (k != WALK) {
             return k;
@@ -588,7 +617,13 @@ static void ensure_ring(struct lbx_engine *e, proxy_balancer *b, int n)
         e->ring.points =
             apr_palloc(e->pool, (need ? need : 1) * sizeof(*e->ring.points));
         e->ring_room = need;
+        e->ring_bits = lbx_ring_bucket_bits(need);
+        e->ring_bucket = apr_palloc(e->pool,
+                                    (((size_t)1 << e->ring_bits) + 1)
+                                        * sizeof(*e->ring_bucket));
     }
+    e->ring.bucket = e->ring_bucket;
+    e->ring.bucket_bits = e->ring_bits;
     lbx_ring_build(&e->ring, names, weights, (size_t)n);
     e->ring_sum = sum;
 }

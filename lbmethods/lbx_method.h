@@ -51,6 +51,14 @@ struct lbx_pick_in {
     const struct lbx_ring *ring;
     const int32_t *peer_of;
     uint32_t balance_pct;
+    /* byhash, for callers that do not copy every peer: the sum of busy
+     * over the peers when has_busy_sum (else the pick adds peers[].busy
+     * up), and peer i's busy from busy_of(busy_ctx, i) when busy_of is
+     * set (else peers[i].busy). */
+    int has_busy_sum;
+    uint64_t busy_sum;
+    uint64_t (*busy_of)(void *ctx, size_t peer);
+    void *busy_ctx;
 };
 
 /* Which shared counters a method's reset() zeroes (stock semantics). */
@@ -206,7 +214,17 @@ struct lbx_ring_point {
 struct lbx_ring {
     size_t n; /* points in use */
     struct lbx_ring_point *points; /* the glue's memory, sorted by hash */
+    /* Optional index, filled by lbx_ring_build when bucket is set: room
+     * for 2^bucket_bits + 1 entries (bucket_bits 1..LBX_RING_BUCKET_BITS_MAX),
+     * so a lookup searches only the points that share the key's top bits.
+     * bucket NULL or bucket_bits 0: binary search over all points. */
+    uint32_t *bucket;
+    unsigned bucket_bits;
 };
+#define LBX_RING_BUCKET_BITS_MAX 24
+/* Bits for about one point per bucket: the least b with 2^b >= points,
+ * within 1..LBX_RING_BUCKET_BITS_MAX. */
+unsigned lbx_ring_bucket_bits(size_t points);
 /* 64-bit hash of the bytes, the same on every machine, build and process;
  * its values must never change (rings of all front-ends depend on it). */
 uint64_t lbx_hash64(const void *data, size_t len);
@@ -216,7 +234,8 @@ uint64_t lbx_hash64(const void *data, size_t len);
 size_t lbx_ring_points(const int64_t *weights, size_t n);
 /* Fill ring->points (room for lbx_ring_points(weights, n)) with points
  * hashed from each member's name (non-NULL, NUL-terminated) and the
- * point's number, sorted by hash, then member; sets ring->n.  n fits in
+ * point's number, sorted by hash, then member; sets ring->n and fills
+ * ring->bucket if set (else sets bucket_bits to 0).  n fits in
  * int32_t; equal names give equal points. */
 void lbx_ring_build(struct lbx_ring *ring, const char *const *names,
                     const int64_t *weights, size_t n);

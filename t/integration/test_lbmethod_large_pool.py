@@ -103,3 +103,23 @@ def test_bytraffic_large_pool_goes_to_the_fewest_bytes(impl, make_httpd,
     assert r.status_code == 200
     second = [member_of(h) for _ in range(MEMBERS - 1)]
     assert sorted(second) == list(range(1, MEMBERS))
+
+
+def test_byhash_large_pool_keeps_keys_and_spreads(make_httpd, backends):
+    """mod_lbx only (stock has no byhash): with 40 members the ring is
+    searched through its index and the bound reads the balancer's total
+    in flight; a key still reaches one member whichever child serves it,
+    and 120 keys reach most members."""
+    be = backends.start("be")
+    h = make_httpd("lbx", pool_body(be, "byhash").replace(
+        "</Proxy>", '    LBXHashKey "%{req:X-Key}"\n'
+        "    LBXHashBalance 1.25\n</Proxy>"))
+    owner = {}
+    for rnd in range(2):
+        for k in range(120):
+            r = h.get("/app/echo", headers={"X-Key": "key-%d" % k})
+            assert r.status_code == 200
+            m = int(r.json()["path"].split("/")[1][1:])
+            assert owner.setdefault(k, m) == m, (k, owner[k], m)
+    assert len(set(owner.values())) >= 30, sorted(set(owner.values()))
+    assert len(set(h.child_pids())) >= 2

@@ -145,7 +145,7 @@ static struct lbx_ring build(struct lbx_ring_point *pts, unsigned garbage,
                              const char *const *names, const int64_t *w,
                              size_t n)
 {
-    struct lbx_ring ring = { 12345, pts };
+    struct lbx_ring ring = { 12345, pts, NULL, 0 };
     size_t need = lbx_ring_points(w, n);
 
     ck_assert(need <= RING_CAP);
@@ -347,7 +347,7 @@ static long hand_pick(uint64_t key, const int *eligible, const uint64_t *busy,
                       uint32_t pct)
 {
     struct lbx_ring_point pts[4];
-    struct lbx_ring ring = { 4, pts };
+    struct lbx_ring ring = { 4, pts, NULL, 0 };
     struct lbx_peer peers[3];
     int32_t peer_of[3];
     struct lbx_pick_in in;
@@ -423,7 +423,7 @@ END_TEST
 START_TEST(test_pick_nothing_to_pick)
 {
     struct lbx_ring_point pts[4];
-    struct lbx_ring ring = { 4, pts }, empty = { 0, pts };
+    struct lbx_ring ring = { 4, pts, NULL, 0 }, empty = { 0, pts, NULL, 0 };
     struct lbx_peer peers[3];
     int32_t peer_of[3] = { 0, 1, 2 };
     struct lbx_pick_in in;
@@ -669,6 +669,122 @@ END_TEST
 
 #define COUNT(a) (sizeof(a) / sizeof((a)[0]))
 
+/* ---- the bucket index and the caller's busy counts ---------------------- */
+
+static const struct {
+    size_t points;
+    unsigned bits;
+} bucket_bits_cases[] = {
+    { 0, 1 },      { 1, 1 },      { 2, 1 },
+    { 3, 2 },      { 40, 6 },     { 40960, 16 },
+    { 65536, 16 }, { 65537, 17 }, { (size_t)1 << 30, LBX_RING_BUCKET_BITS_MAX },
+};
+
+START_TEST(test_bucket_bits)
+{
+    ck_assert_uint_eq(lbx_ring_bucket_bits(bucket_bits_cases[_i].points),
+                      bucket_bits_cases[_i].bits);
+}
+END_TEST
+
+/* The same ring with and without the index answers every key alike,
+ * including keys at and next to every point and the ends of the range;
+ * bucket counts from 1 bit to many more buckets than points. */
+START_TEST(test_bucket_index_same_answers)
+{
+    static uint32_t bucket[(1u << 12) + 1];
+    static const unsigned bits[] = { 1, 3, 7, 12 };
+    struct lbx_ring plain = build(pts_a, 0, five, five_w, 5);
+    struct lbx_peer peers[5];
+    int32_t peer_of[5];
+    struct lbx_pick_in a, b;
+    struct lbx_ring indexed;
+    size_t i, j;
+
+    memset(peers, 0, sizeof(peers));
+    for (i = 0; i < 5; i++) {
+        peer_of[i] = (int32_t)i;
+        peers[i].weight = five_w[i];
+    }
+    memset(&a, 0, sizeof(a));
+    a.peers = peers;
+    a.n = 5;
+    a.peer_of = peer_of;
+    a.ring = &plain;
+    for (j = 0; j < sizeof(bits) / sizeof(bits[0]); j++) {
+        memcpy(pts_b, pts_a, sizeof(pts_a));
+        indexed.points = pts_b;
+        indexed.bucket = bucket;
+        indexed.bucket_bits = bits[j];
+        lbx_ring_build(&indexed, five, five_w, 5);
+        ck_assert_uint_eq(indexed.bucket_bits, bits[j]);
+        b = a;
+        b.ring = &indexed;
+        for (i = 0; i < 3 * plain.n + 4; i++) {
+            uint64_t key = i < plain.n ? plain.points[i].hash
+                : i < 2 * plain.n      ? plain.points[i - plain.n].hash + 1
+                : i < 3 * plain.n      ? plain.points[i - 2 * plain.n].hash - 1
+                : i == 3 * plain.n     ? 0
+                : i == 3 * plain.n + 1 ? UINT64_MAX
+                                       : lbx_hash64(&i, sizeof(i));
+            a.key = b.key = key;
+            ck_assert_int_eq(lbx_byhash_pick(&a), lbx_byhash_pick(&b));
+        }
+    }
+    /* No bucket memory: the index is off, lookups still answer. */
+    indexed.bucket = NULL;
+    indexed.bucket_bits = 5;
+    lbx_ring_build(&indexed, five, five_w, 5);
+    ck_assert_uint_eq(indexed.bucket_bits, 0);
+}
+END_TEST
+
+static uint64_t busy_table(void *ctx, size_t peer)
+{
+    return ((const uint64_t *)ctx)[peer];
+}
+
+/* A caller's sum and busy_of give the answers the copied peers give. */
+START_TEST(test_busy_from_caller)
+{
+    static const uint64_t busy[5] = { 9, 0, 0, 3, 1 };
+    struct lbx_ring ring = build(pts_a, 0, five, five_w, 5);
+    struct lbx_peer peers[5];
+    int32_t peer_of[5];
+    struct lbx_pick_in a, b;
+    long k;
+
+    memset(peers, 0, sizeof(peers));
+    for (k = 0; k < 5; k++) {
+        peer_of[k] = (int32_t)k;
+        peers[k].weight = five_w[k];
+        peers[k].busy = busy[k];
+    }
+    memset(&a, 0, sizeof(a));
+    a.peers = peers;
+    a.n = 5;
+    a.peer_of = peer_of;
+    a.ring = &ring;
+    a.balance_pct = 125;
+    b = a;
+    b.has_busy_sum = 1;
+    b.busy_sum = 13;
+    b.busy_of = busy_table;
+    b.busy_ctx = (void *)busy;
+    for (k = 0; k < 2000; k++) {
+        a.key = b.key = lbx_hash64(&k, sizeof(k));
+        peers[0].busy = busy[0]; /* busy_of, not peers[], must be read */
+        ck_assert_int_eq(lbx_byhash_pick(&a), lbx_byhash_pick(&b));
+        peers[0].busy = 0;
+        ck_assert(lbx_byhash_pick(&b) != 0 || busy[0] < 5);
+    }
+    /* A saturated sum does not wrap: every peer is below the bound. */
+    b.busy_sum = UINT64_MAX;
+    b.key = ring.points[0].hash;
+    ck_assert_int_eq(lbx_byhash_pick(&b), peer_of[ring.points[0].member]);
+}
+END_TEST
+
 TCase *lbx_tcase_byhash(void)
 {
     TCase *tc = tcase_create("byhash");
@@ -690,5 +806,10 @@ TCase *lbx_tcase_byhash(void)
     tcase_add_test(tc, test_sim_shares);
     tcase_add_test(tc, test_sim_remove_one);
     tcase_add_test(tc, test_sim_bounded_load);
+    tcase_add_loop_test(tc, test_bucket_bits, 0,
+                        sizeof(bucket_bits_cases)
+                            / sizeof(bucket_bits_cases[0]));
+    tcase_add_test(tc, test_bucket_index_same_answers);
+    tcase_add_test(tc, test_busy_from_caller);
     return tc;
 }
