@@ -145,9 +145,12 @@ int64_t lbx_hot_credit(const struct lbx_hot *hot, proxy_worker *w)
 }
 
 /* How fast a latency estimate forgets: a sample's weight halves in about
- * seven seconds, so a member that became slow is seen at once (the peak)
- * and one that recovered is trusted again within tens of seconds. */
-#define HOT_LATENCY_TAU_US 10000000
+ * 1.4 seconds, so a member that became slow is seen at once (the peak) and
+ * one that recovered is trusted again within seconds.  Under load a fast
+ * member's estimate sits near its recent peaks; forgetting them in
+ * seconds rather than tens of seconds keeps a slow member's share lower
+ * (bench/slow_member.py: 0.3 % instead of 0.4-0.5 % at tau 10 s). */
+#define HOT_LATENCY_TAU_US 2000000
 
 /* One sample into a shared estimate.  Processes may race here: the last
  * writer wins, which loses at most a sample. */

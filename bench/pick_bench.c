@@ -193,14 +193,16 @@ static size_t sched_len;
 static char sched_scratch[LBX_SCHEDULE_SCRATCH(MAX_N)];
 static int64_t weights_of[MAX_N];
 static uint32_t heap_peer[MAX_N];
-static uint64_t heap_seen[MAX_N];
-static struct lbx_traffic_heap heap = { 0, heap_peer, heap_seen };
+static uint64_t heap_seen[MAX_N], heap_bytes[MAX_N];
+static struct lbx_traffic_heap heap = { 0, heap_peer, heap_seen, weights_of,
+                                        heap_bytes };
 static uint64_t ticket;
 
-static uint64_t peer_traffic(void *ctx, uint32_t k)
+static void peer_traffic(void *ctx, uint32_t k, uint64_t *sent, uint64_t *rcvd)
 {
     (void)ctx;
-    return lbx_bytraffic_score(peers[k].sent, peers[k].rcvd, peers[k].weight);
+    *sent = peers[k].sent;
+    *rcvd = peers[k].rcvd;
 }
 
 static void engine_setup(size_t n)

@@ -2,11 +2,15 @@
 """Four members, one answering 50 ms late: how much traffic does it get?
 
 A real /usr/sbin/apache2 (event MPM, 2 children x 64 threads, loopback only)
-balances four members: ports of one asyncio backend started by this script
-(``--serve-backend``), three answering at once and one after --delay-ms
-(50).  wrk -c64 drives the front-end over keep-alive for --duration seconds
-after a warm-up; the backend counts the requests each port served in the
-measured window, and wrk gives the p99 latency.
+balances four members.  The fast ones are one nginx (as in e2e_lb.py)
+listening on 127.0.1.1 ... 127.0.1.4; the slow one is an asyncio backend
+started by this script (``--serve-backend``) on 127.0.0.1 that answers
+after --delay-ms (50) and counts what it served.  wrk -c64 drives the
+front-end over keep-alive for --duration seconds after a warm-up; the
+slow member's share is its count over wrk's requests in the measured
+window, and wrk gives the p99 latency.  (A Python backend for every member
+saturated a core at this rate and its own queueing then dominated the
+latencies; nginx keeps the fast members fast.)
 
 Configurations, each in a fresh httpd, interleaved over --rounds rounds:
 
@@ -31,29 +35,32 @@ the backend, httpd and wrk stopped by pid in `finally` blocks.
 import argparse
 import asyncio
 import json
+import os
+import shutil
 import signal
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from pathlib import Path
 
 from benchlib import (APACHE2, LBX_SO, MODDIR, PROXY_MODULES, Deadline,
                       free_port)
-from e2e_lb import WRK, Httpd, Wrk, stop_process
+from e2e_lb import NGINX, WRK, Httpd, Nginx, Wrk, member_addr, stop_process
 
 CONFIGS = ["fast-lbx-bylatency", "slow-lbx-bylatency", "slow-lbx-bybusyness",
            "slow-stock-bybusyness"]
 
 
 # --------------------------------------------------------------------------
-# Backend: five ports, the last one slow
+# The slow member
 # --------------------------------------------------------------------------
 class Counter(asyncio.Protocol):
     """Minimal HTTP/1.1 keep-alive server: every request gets a 2-byte
-    answer, after `delay` seconds; GET /_counts answers the JSON of
-    requests served per port since the last /_counts?reset."""
+    answer, after `delay` seconds; GET /_counts answers (at once) the JSON
+    of requests served since the last /_counts?reset."""
 
     def __init__(self, port, delay, counts):
         self.port, self.delay, self.counts = port, delay, counts
@@ -88,43 +95,47 @@ class Counter(asyncio.Protocol):
                                  % (len(body), body))
 
 
-async def serve(ports, delay_ms):
+async def serve(port, delay_ms):
     loop = asyncio.get_running_loop()
-    counts = {str(p): 0 for p in ports}
-    for i, p in enumerate(ports):
-        delay = delay_ms / 1000.0 if i == len(ports) - 1 else 0
-        await loop.create_server(
-            lambda p=p, d=delay: Counter(p, d, counts), "127.0.0.1", p,
-            backlog=1024, reuse_address=True)
+    counts = {str(port): 0}
+    await loop.create_server(
+        lambda: Counter(port, delay_ms / 1000.0, counts), "127.0.0.1", port,
+        backlog=1024, reuse_address=True)
     print("READY", flush=True)
     await asyncio.Event().wait()
 
 
 def serve_backend(args):
-    ports = [int(x) for x in args.split(",")]
-    delay_ms = ports.pop()
-    asyncio.run(serve(ports, delay_ms))
+    port, delay_ms = (int(x) for x in args.split(","))
+    asyncio.run(serve(port, delay_ms))
 
 
 class Backend:
-    def __init__(self, delay_ms):
-        self.ports = [free_port() for _ in range(5)]
+    """nginx for the four fast members, the slow one in Python."""
+
+    def __init__(self, delay_ms, workdir, deadline):
+        self.nginx = Nginx(4, workdir)
+        self.nginx.start(deadline)
+        self.fast = ["%s:%d" % (member_addr(i), self.nginx.port)
+                     for i in range(4)]
+        self.slow_port = free_port()
+        self.slow = "127.0.0.1:%d" % self.slow_port
         self.proc = subprocess.Popen(
             [sys.executable, __file__, "--serve-backend",
-             ",".join(str(p) for p in self.ports + [delay_ms])],
+             "%d,%d" % (self.slow_port, delay_ms)],
             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL, text=True, start_new_session=True)
         if self.proc.stdout.readline().strip() != "READY":
             self.stop()
-            raise RuntimeError("backend did not start")
+            raise RuntimeError("slow backend did not start")
 
-    def counts(self, reset=False):
-        url = "http://127.0.0.1:%d/_counts%s" % (self.ports[0],
-                                                  "?reset" if reset else "")
+    def slow_count(self, reset=False):
+        url = "http://%s/_counts%s" % (self.slow, "?reset" if reset else "")
         with urllib.request.urlopen(url, timeout=10) as r:
-            return {int(k): v for k, v in json.loads(r.read()).items()}
+            return json.loads(r.read())[str(self.slow_port)]
 
     def stop(self):
+        self.nginx.stop()
         if self.proc is not None:
             stop_process(self.proc, signal.SIGKILL, 10)
             self.proc = None
@@ -135,8 +146,8 @@ class Backend:
 # --------------------------------------------------------------------------
 def config_fn(root, port, name, backend, lbx_so):
     case, impl, method = name.split("-")
-    members = backend.ports[:4] if case == "fast" else (
-        backend.ports[:3] + backend.ports[4:])
+    members = backend.fast if case == "fast" else (
+        backend.fast[:3] + [backend.slow])
     mods = ["LoadModule %s %s" % (sym, MODDIR / so)
             for sym, so in PROXY_MODULES]
     if impl == "stock":
@@ -158,42 +169,75 @@ def config_fn(root, port, name, backend, lbx_so):
         "MaxRequestWorkers 128", "MaxConnectionsPerChild 0", "Timeout 30",
         "KeepAlive On", "MaxKeepAliveRequests 0", "KeepAliveTimeout 30",
         'ErrorLog "%s"' % (root / "logs" / "error_log"), "LogLevel warn",
+        # the front-end's own view: microseconds from reading the request
+        # to the end of the answer, and the member it went to
+        'LogFormat "%D %{BALANCER_WORKER_NAME}e" lbxslow',
+        'CustomLog "%s" lbxslow' % (root / "logs" / "access"),
         "<Location />", "    Require all granted", "</Location>",
         "<Proxy balancer://b>",
-        *["    BalancerMember http://127.0.0.1:%d" % p for p in members],
+        *["    BalancerMember http://%s" % m for m in members],
         "    ProxySet lbmethod=%s" % method, "</Proxy>",
         "ProxyPass /b/ balancer://b/", ""])
 
 
+def percentile(sorted_vals, pct):
+    if not sorted_vals:
+        return None
+    return sorted_vals[min(len(sorted_vals) - 1,
+                           int(len(sorted_vals) * pct / 100.0))]
+
+
+def access_log_view(path, slow_member):
+    """(p99 ms, p50 ms, % to the slow member) from the front-end's log."""
+    us, to_slow = [], 0
+    for line in path.read_text(errors="replace").splitlines():
+        f = line.split()
+        if len(f) == 2 and f[0].isdigit():
+            us.append(int(f[0]))
+            to_slow += f[1] == "http://" + slow_member
+    us.sort()
+    if not us:
+        return None, None, None
+    return (percentile(us, 99) / 1000.0, percentile(us, 50) / 1000.0,
+            100.0 * to_slow / len(us))
+
+
 def measure(name, backend, wrk, opts, deadline):
     h = Httpd(name, backend, False, LBX_SO, config_fn=config_fn)
+    log = h.root / "logs" / "access"
     try:
         h.start(deadline)
         if opts.warmup:
             wrk.run(h.url, opts.warmup, opts, deadline)
-        backend.counts(reset=True)
+        backend.slow_count(reset=True)
+        log.write_text("")  # httpd appends: the measured run only
         w = wrk.run(h.url, opts.duration, opts, deadline)
-        counts = backend.counts()
-        slow = counts[backend.ports[4]]
-        total = sum(counts.values())
+        slow = backend.slow_count()
+        total = w["requests"]
+        p99, p50, logged_pct = access_log_view(log, backend.slow)
         return {"config": name, "requests": total, "slow": slow,
                 "slow_pct": 100.0 * slow / total if total else None,
+                "slow_pct_log": logged_pct,
                 "p99_ms": w["latency_ms"].get("99"),
-                "p50_ms": w["latency_ms"].get("50"), "rps": w["rps"],
-                "errors": w["non_2xx"] + w["socket_errors"],
-                "counts": counts}
+                "p50_ms": w["latency_ms"].get("50"),
+                "httpd_p99_ms": p99, "httpd_p50_ms": p50, "rps": w["rps"],
+                "errors": w["non_2xx"] + w["socket_errors"]}
     finally:
         h.stop()
 
 
 def report(results):
     print()
-    print("| config | to the slow member % | p99 ms | p99 rel. all-fast | "
-          "p50 ms | requests/s | errors |")
-    print("|---|---:|---:|---:|---:|---:|---:|")
-    fast = [r["p99_ms"] for r in results
-            if r["config"] == "fast-lbx-bylatency" and r.get("p99_ms")]
-    base = statistics.median(fast) if fast else None
+    print("| config | to the slow member % | front-end p99 ms | front-end "
+          "p99 rel. all-fast | wrk p99 ms | wrk p99 rel. all-fast | wrk p50 ms "
+          "| requests/s | errors |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+
+    def base_of(key):
+        v = [r[key] for r in results
+             if r["config"] == "fast-lbx-bylatency" and r.get(key)]
+        return statistics.median(v) if v else None
+    bases = {k: base_of(k) for k in ("p99_ms", "httpd_p99_ms")}
     for name in CONFIGS:
         rs = [r for r in results if r["config"] == name and "rps" in r]
         if not rs:
@@ -205,16 +249,22 @@ def report(results):
                 return "-"
             return (fmt % statistics.median(v)) + " [" + (fmt % min(v)) + \
                 "–" + (fmt % max(v)) + "]"
-        rel = "-"
-        if base:
-            v = [r["p99_ms"] / base for r in rs if r.get("p99_ms")]
-            rel = "%.2f [%.2f–%.2f]" % (statistics.median(v), min(v), max(v))
-        print("| %s | %s | %s | %s | %s | %s | %d |" % (
-            name, mr("slow_pct", "%.2f"), mr("p99_ms", "%.2f"), rel,
+        def rel(key):
+            v = [r[key] / bases[key] for r in rs
+                 if r.get(key) and bases[key]]
+            if not v:
+                return "-"
+            return "%.2f [%.2f–%.2f]" % (statistics.median(v), min(v), max(v))
+        print("| %s | %s | %s | %s | %s | %s | %s | %s | %d |" % (
+            name, mr("slow_pct", "%.2f"), mr("httpd_p99_ms", "%.2f"),
+            rel("httpd_p99_ms"), mr("p99_ms", "%.2f"), rel("p99_ms"),
             mr("p50_ms", "%.2f"), mr("rps", "%.0f"),
             sum(r["errors"] for r in rs)))
-    print("\nmedian [min–max] over rounds; p99 rel. all-fast divides each "
-          "round's p99 by the median all-fast p99.")
+    print("\nmedian [min–max] over rounds.  to the slow member: what the slow"
+          " backend served / wrk's requests.  front-end p99: httpd's %D"
+          " (request read to answer sent) over the measured run, from its"
+          " access log; wrk p99: wrk's own figure.  rel. all-fast: divided by"
+          " the median of fast-lbx-bylatency.")
 
 
 def main():
@@ -230,7 +280,7 @@ def main():
     ap.add_argument("--connections", type=int, default=64)
     ap.add_argument("--json", help="write every raw measurement here")
     opts = ap.parse_args()
-    missing = [x for x in (WRK, APACHE2, str(LBX_SO),
+    missing = [x for x in (WRK, NGINX, APACHE2, str(LBX_SO),
                            str(MODDIR / "mod_proxy_balancer.so"),
                            str(MODDIR / "mod_lbmethod_bybusyness.so"))
                if not Path(x).exists()]
@@ -241,10 +291,13 @@ def main():
     deadline = time.monotonic() + opts.rounds * len(CONFIGS) * (
         opts.warmup + opts.duration + 40) + 60
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
-    backend = Backend(opts.delay_ms)
+    workdir = Path(tempfile.mkdtemp(prefix="lbx-bench-slow-"))
+    os.chmod(workdir, 0o755)
+    backend = None
     wrk = Wrk()
     results = []
     try:
+        backend = Backend(opts.delay_ms, workdir, deadline)
         for rnd in range(opts.rounds):
             order = CONFIGS[rnd % len(CONFIGS):] + CONFIGS[:rnd % len(CONFIGS)]
             for name in order:
@@ -256,15 +309,18 @@ def main():
                     continue
                 r["round"] = rnd
                 results.append(r)
-                print("round %d %-24s slow %6.2f %%  p99 %7.2f ms  "
-                      "%7.0f req/s" % (rnd, name, r["slow_pct"] or 0,
-                                      r["p99_ms"] or 0, r["rps"]),
-                      flush=True)
+                print("round %d %-24s slow %6.2f %% (log %6.2f %%)  front-end "
+                      "p99 %7.2f ms  wrk p99 %7.2f ms  %7.0f req/s" % (
+                          rnd, name, r["slow_pct"] or 0,
+                          r["slow_pct_log"] or 0, r["httpd_p99_ms"] or 0,
+                          r["p99_ms"] or 0, r["rps"]), flush=True)
     except Deadline as e:
         print("stopped: %s" % e, file=sys.stderr)
     finally:
         wrk.stop()
-        backend.stop()
+        if backend:
+            backend.stop()
+        shutil.rmtree(workdir, ignore_errors=True)
     if opts.json:
         Path(opts.json).write_text(json.dumps(results, indent=1))
     report(results)

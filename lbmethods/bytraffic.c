@@ -47,7 +47,10 @@ long lbx_bytraffic_pick(struct lbx_pick_in *in)
  * the root is the least now, the earlier peer on a tie, as the full walk
  * finds.  If it has grown, the root takes its new value, sinks, and the
  * new root is looked at.  Each pick re-reads only the peers whose traffic
- * grew and reached the top, a handful per pick, at log(n) steps each. */
+ * grew and reached the top, a handful per pick, at log(n) steps each.
+ * A peer whose byte counts have not moved since they were last read is
+ * not divided again (both only grow, so an unchanged sum means neither
+ * changed): the new root after a sink usually costs two loads. */
 
 static int key_less(const struct lbx_traffic_heap *h, size_t a, size_t b)
 {
@@ -81,6 +84,21 @@ static void sink(struct lbx_traffic_heap *h, size_t i)
     }
 }
 
+/* The score of the peer at heap position i now. */
+static uint64_t read_score(struct lbx_traffic_heap *h, size_t i,
+                           lbx_traffic_fn *now, void *ctx)
+{
+    uint32_t peer = h->peer[i];
+    uint64_t sent, rcvd;
+
+    now(ctx, peer, &sent, &rcvd);
+    if (sent + rcvd == h->bytes[peer]) {
+        return h->seen[i];
+    }
+    h->bytes[peer] = sent + rcvd;
+    return lbx_bytraffic_score(sent, rcvd, h->weight[peer]);
+}
+
 void lbx_traffic_heap_build(struct lbx_traffic_heap *h, size_t n,
                             lbx_traffic_fn *now, void *ctx)
 {
@@ -88,8 +106,12 @@ void lbx_traffic_heap_build(struct lbx_traffic_heap *h, size_t n,
 
     h->n = n;
     for (i = 0; i < n; i++) {
+        uint64_t sent, rcvd;
+
         h->peer[i] = (uint32_t)i;
-        h->seen[i] = now(ctx, (uint32_t)i);
+        now(ctx, (uint32_t)i, &sent, &rcvd);
+        h->bytes[i] = sent + rcvd;
+        h->seen[i] = lbx_bytraffic_score(sent, rcvd, h->weight[i]);
     }
     for (i = n / 2; i-- > 0;) {
         sink(h, i);
@@ -105,7 +127,7 @@ long lbx_traffic_heap_min(struct lbx_traffic_heap *h, lbx_traffic_fn *now,
         return LBX_NONE;
     }
     for (reads = 0; reads < max_reads; reads++) {
-        uint64_t v = now(ctx, h->peer[0]);
+        uint64_t v = read_score(h, 0, now, ctx);
 
         if (v <= h->seen[0]) {
             h->seen[0] = v;

@@ -111,6 +111,8 @@ static struct lbx_engine *engine_make(apr_pool_t *p, size_t cap,
     e->sched_scratch = apr_palloc(p, LBX_SCHEDULE_SCRATCH(e->cap));
     e->heap.peer = apr_palloc(p, e->cap * sizeof(*e->heap.peer));
     e->heap.seen = apr_palloc(p, e->cap * sizeof(*e->heap.seen));
+    e->heap.bytes = apr_palloc(p, e->cap * sizeof(*e->heap.bytes));
+    e->heap.weight = e->weight;
     e->hash = hash;
     return e;
 }
@@ -454,14 +456,13 @@ static long first_idle(struct lbx_pick *p)
     return WALK;
 }
 
-static uint64_t traffic_now(void *ctx, uint32_t k)
+static void traffic_now(void *ctx, uint32_t k, uint64_t *sent, uint64_t *rcvd)
 {
     struct lbx_engine *e = ctx;
     uint32_t slot = e->slot[k];
 
-    return lbx_bytraffic_score(lbx_atomic_load(&e->hot->sent[slot]),
-                               lbx_atomic_load(&e->hot->rcvd[slot]),
-                               e->weight[k]);
+    *sent = lbx_atomic_load(&e->hot->sent[slot]);
+    *rcvd = lbx_atomic_load(&e->hot->rcvd[slot]);
 }
 
 /* Enough re-reads for the members whose responses ended since the last

@@ -139,15 +139,20 @@ long lbx_bytraffic_pick(struct lbx_pick_in *in);
 /* bytraffic's measure of a peer: sent / weight + rcvd / weight, each
  * division on its own as stock does (weight <= 0 counts as 1). */
 uint64_t lbx_bytraffic_score(uint64_t sent, uint64_t rcvd, int64_t weight);
-/* bytraffic for pools too big to walk per pick: a heap over peers
- * 0..n-1 (arrays of room n, the caller's) keyed by their score as last
- * read through `now`.  Valid while scores only grow: rebuild it after a
- * reset or when the peers change. */
-typedef uint64_t lbx_traffic_fn(void *ctx, uint32_t peer);
+/* bytraffic without walking every peer: a heap over peers 0..n-1 keyed
+ * by their score as last read (the byte counts `now` gives, with the
+ * peer's weight).  Valid while the counts only grow: rebuild it after a
+ * reset or when the peers or weights change.  All arrays are the
+ * caller's, room n: peer and seen in heap order, weight (read) and bytes
+ * (the last sent + rcvd read) by peer. */
+typedef void lbx_traffic_fn(void *ctx, uint32_t peer, uint64_t *sent,
+                            uint64_t *rcvd);
 struct lbx_traffic_heap {
     size_t n;
     uint32_t *peer;
     uint64_t *seen;
+    const int64_t *weight;
+    uint64_t *bytes;
 };
 void lbx_traffic_heap_build(struct lbx_traffic_heap *h, size_t n,
                             lbx_traffic_fn *now, void *ctx);

@@ -101,11 +101,12 @@ END_TEST
 
 static struct lbx_peer heap_peers[200];
 
-static uint64_t peer_score(void *ctx, uint32_t k)
+static void peer_score(void *ctx, uint32_t k, uint64_t *sent, uint64_t *rcvd)
 {
     struct lbx_peer *p = ctx;
 
-    return lbx_bytraffic_score(p[k].sent, p[k].rcvd, p[k].weight);
+    *sent = p[k].sent;
+    *rcvd = p[k].rcvd;
 }
 
 /* Seeded: 200 peers of random weights; after each pick some peers' (not
@@ -115,8 +116,9 @@ START_TEST(test_heap_is_walk)
 {
     uint32_t seed = 4242;
     uint32_t hp[200];
-    uint64_t hs[200];
-    struct lbx_traffic_heap h = { 0, hp, hs };
+    uint64_t hs[200], hb[200];
+    int64_t hw[200];
+    struct lbx_traffic_heap h = { 0, hp, hs, hw, hb };
     size_t n = 200, i;
     int step;
 
@@ -124,6 +126,7 @@ START_TEST(test_heap_is_walk)
     for (i = 0; i < n; i++) {
         seed = seed * 1103515245u + 12345u;
         heap_peers[i].weight = 100 * (1 + (seed >> 16) % 4);
+        hw[i] = heap_peers[i].weight;
         /* Every other peer starts with some traffic, many tie at 0. */
         heap_peers[i].rcvd = i % 2 ? (seed >> 8) % 5000 : 0;
     }
@@ -145,9 +148,10 @@ END_TEST
 
 START_TEST(test_heap_edges)
 {
+    static const int64_t hw[3] = { 1, 1, 1 };
     uint32_t hp[3];
-    uint64_t hs[3];
-    struct lbx_traffic_heap h = { 0, hp, hs };
+    uint64_t hs[3], hb[3];
+    struct lbx_traffic_heap h = { 0, hp, hs, hw, hb };
     struct lbx_peer p[3] = { { 1, 0, 0, 0, 10, 0, 0 },
                              { 1, 0, 0, 0, 20, 0, 0 },
                              { 1, 0, 0, 0, 30, 0, 0 } };
