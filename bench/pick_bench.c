@@ -18,7 +18,9 @@
  *                       every n, the chosen peer's bytes growing after
  *                       each pick;
  *                       bylatency: two draws; byhash: the ring's bucket
- *                       index and the total in flight kept, not summed).
+ *                       index and the total in flight kept, not summed;
+ *                       heartbeat, at every n: a binary search over the
+ *                       candidates' starts, kept between picks).
  *                       The candidate list, schedule, heap and ring are
  *                       built outside the timed loop, as the engine builds
  *                       them once per list, not per pick.
@@ -197,6 +199,8 @@ static uint64_t heap_seen[MAX_N], heap_bytes[MAX_N];
 static struct lbx_traffic_heap heap = { 0, heap_peer, heap_seen, weights_of,
                                         heap_bytes };
 static uint64_t ticket;
+static uint32_t hb_ready[MAX_N];
+static uint64_t hb_starts[MAX_N], hb_sum;
 
 static void peer_traffic(void *ctx, uint32_t k, uint64_t *sent, uint64_t *rcvd)
 {
@@ -220,6 +224,10 @@ static void engine_setup(size_t n)
     }
     lbx_traffic_heap_build(&heap, n, peer_traffic, NULL);
     ticket = 0;
+    for (i = 0; i < n; i++) {
+        hb_ready[i] = (uint32_t)peers[i].weight;
+    }
+    hb_sum = lbx_hb_starts(hb_ready, n, hb_starts);
     pick_in.has_busy_sum = 1;
     pick_in.busy_sum = 0;
     for (i = 0; i < n; i++) {
@@ -311,6 +319,13 @@ static long engine_bytraffic(void)
     return k;
 }
 
+/* As provider.c's heartbeat finder: candidates and their starts kept. */
+static long engine_heartbeat(void)
+{
+    return lbx_hb_owner(hb_starts, pick_in.n, hb_sum,
+                        lbx_hb_point(pick_in.rand, pick_in.rand_ctx, hb_sum));
+}
+
 /* As engine.c: the balancer's total in flight is kept, not summed. */
 static long engine_byhash(void)
 {
@@ -331,10 +346,12 @@ static uint64_t loop_engine(const struct lbx_method *m, size_t n, uint64_t k)
         : m == &lbx_method_bybusyness                ? engine_bybusyness
         : m == &lbx_method_bytraffic                 ? engine_bytraffic
         : m == &lbx_method_byhash                    ? engine_byhash
+        : m == &lbx_method_heartbeat                 ? engine_heartbeat
                                                      : engine_bylatency;
     uint64_t acc = 0, i;
 
-    if (n <= SCAN_MAX && m != &lbx_method_bytraffic) {
+    if (n <= SCAN_MAX && m != &lbx_method_bytraffic
+        && m != &lbx_method_heartbeat) {
         return loop_pick(m->pick, k);
     }
     for (i = 0; i < k; i++) {
@@ -428,6 +445,7 @@ static size_t rows_setup(struct row *rows)
         &lbx_method_bybusyness,
         &lbx_method_bylatency,
         &lbx_method_byhash,
+        &lbx_method_heartbeat,
     };
     size_t nm = sizeof(methods) / sizeof(methods[0]), i, count = 0;
 

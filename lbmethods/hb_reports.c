@@ -22,6 +22,7 @@ APLOG_USE_MODULE(lbx);
 #define HB_MAX_FILE (4 * 1024 * 1024)
 
 struct lbx_hb_reports {
+    unsigned version; /* bumped whenever servers[] is (re)filled */
     int loaded; /* servers[] holds a parsed file */
     apr_time_t mtime;
     apr_off_t size;
@@ -99,6 +100,7 @@ static apr_status_t read_file(struct lbx_hb_reports *c, const char *path,
         return rv;
     }
     c->n = lbx_hb_parse(buf, len, c->servers, HB_MAX_SERVERS);
+    c->version++;
     c->loaded = 1;
     c->mtime = fi.mtime;
     c->size = fi.size;
@@ -139,9 +141,15 @@ apr_status_t lbx_hb_reports_load(struct lbx_hb_reports *c, request_rec *r)
         struct hm_read_ctx ctx = { c, apr_time_now() };
         c->loaded = 0;
         c->n = 0;
+        c->version++;
         return hm_storage->doall(hm_slots, read_slot, &ctx, r->pool);
     }
     return read_file(c, lbx_conf_heartbeat_path(r->server), r);
+}
+
+unsigned lbx_hb_reports_version(const struct lbx_hb_reports *c)
+{
+    return c->version;
 }
 
 const char *lbx_hb_reports_source(request_rec *r)

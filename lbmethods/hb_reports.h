@@ -19,6 +19,10 @@ void lbx_hb_reports_post_config(apr_pool_t *pconf, server_rec *main_s);
  * file only when it changed.  APR_SUCCESS or why there are no reports. */
 apr_status_t lbx_hb_reports_load(struct lbx_hb_reports *c, request_rec *r);
 
+/* Changes whenever lbx_hb_reports_load filled c again: every time for the
+ * slotmem, when the file changed for HeartbeatStorage. */
+unsigned lbx_hb_reports_version(const struct lbx_hb_reports *c);
+
 /* Where the reports come from, for messages. */
 const char *lbx_hb_reports_source(request_rec *r);
 

@@ -211,9 +211,20 @@ static uint64_t mul_hi64(uint64_t a, uint64_t b)
     return a_hi * b_hi + (hi_lo >> 32) + (mid >> 32);
 }
 
+uint64_t lbx_hb_point(lbx_rand_fn *rand, void *ctx, uint64_t sum)
+{
+    uint64_t r = (uint64_t)rand(ctx) << 32;
+
+    r |= rand(ctx);
+    /* floor(r * (sum + 1) / 2^64): r = 0 gives 0, r = 2^64 - 1 gives sum,
+     * and every value in between gets 2^64 / (sum + 1) draws, give or take
+     * one, out of 2^64.  A modulo would favour the low values instead. */
+    return sum == UINT64_MAX ? r : mul_hi64(r, sum + 1);
+}
+
 long lbx_heartbeat_pick(struct lbx_pick_in *in)
 {
-    uint64_t sum = 0, r;
+    uint64_t sum = 0;
     size_t i;
 
     for (i = 0; i < in->n; i++) {
@@ -222,12 +233,43 @@ long lbx_heartbeat_pick(struct lbx_pick_in *in)
     if (sum == 0) {
         return LBX_NONE;
     }
-    r = (uint64_t)in->rand(in->rand_ctx) << 32;
-    r |= in->rand(in->rand_ctx);
-    /* floor(r * (sum + 1) / 2^64): r = 0 gives 0, r = 2^64 - 1 gives sum,
-     * and every value in between gets 2^64 / (sum + 1) draws, give or take
-     * one, out of 2^64.  A modulo would favour the low values instead. */
-    return walk(in->peers, in->n, peer_capacity, mul_hi64(r, sum + 1));
+    return walk(in->peers, in->n, peer_capacity,
+                lbx_hb_point(in->rand, in->rand_ctx, sum));
+}
+
+uint64_t lbx_hb_starts(const uint32_t *ready, size_t n, uint64_t *starts)
+{
+    uint64_t c = 0;
+    size_t i;
+
+    for (i = 0; i < n; i++) {
+        starts[i] = c;
+        c += ready[i];
+    }
+    return c;
+}
+
+long lbx_hb_owner(const uint64_t *starts, size_t n, uint64_t sum, uint64_t pick)
+{
+    size_t lo = 0, hi = n;
+
+    if (n == 0 || pick > sum) {
+        return LBX_NONE;
+    }
+    /* The walk's owner is the last candidate whose range starts at or
+     * before pick: ranges [start, start + capacity] touch the next one's
+     * start, and where they touch the later candidate wins.  So: the last
+     * i with starts[i] <= pick, by binary search over the sorted starts. */
+    while (hi - lo > 1) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (starts[mid] <= pick) {
+            lo = mid;
+        }
+        else {
+            hi = mid;
+        }
+    }
+    return (long)lo;
 }
 
 /* Stock's heartbeat method resets nothing. */

@@ -202,6 +202,17 @@ void lbx_hb_throttle(struct lbx_hb_server *srv);
 /* Index of the candidate that owns `pick` (uniform in [0, sum(ready)]),
  * by stock's walk with inclusive ranges (heartbeat.c explains it). */
 long lbx_hb_pick(const uint32_t *ready, size_t n, uint64_t pick);
+/* The same answer without the walk, for callers that keep their
+ * candidates between picks: lbx_hb_starts writes where each candidate's
+ * range starts (starts[i] = ready[0] + ... + ready[i-1]) and returns the
+ * sum; lbx_hb_owner then finds the owner of pick by binary search
+ * (LBX_NONE when n is 0 or pick > sum). */
+uint64_t lbx_hb_starts(const uint32_t *ready, size_t n, uint64_t *starts);
+long lbx_hb_owner(const uint64_t *starts, size_t n, uint64_t sum,
+                  uint64_t pick);
+/* The point a heartbeat pick draws: uniform in [0, sum], from two calls
+ * of rand (high word first). */
+uint64_t lbx_hb_point(lbx_rand_fn *rand, void *ctx, uint64_t sum);
 /* The heartbeat method: peers[i].weight is the ready count candidate i
  * reports (>= 0; negative counts as 0, more than UINT32_MAX as
  * UINT32_MAX), not an lbfactor.  Draws a 64-bit number from two calls of

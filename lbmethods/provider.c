@@ -127,12 +127,21 @@ static proxy_balancer_method core_providers[] = {
 };
 
 /* What heartbeat keeps per balancer and process: the reports as last
- * read, and room for the candidates. */
+ * read, and the candidates they gave, with where each one's share of the
+ * draw starts, until the reports, the members or their states change. */
 struct heartbeat_state {
     size_t cap;
     struct lbx_hb_reports *hb;
-    struct lbx_peer *peers;
-    size_t *index;
+    size_t count; /* candidates */
+    size_t *index; /* candidate k is b->workers[index[k]] */
+    uint32_t *ready; /* ... reporting ready[k] */
+    uint64_t *starts; /* lbx_hb_starts of ready */
+    uint64_t sum;
+    int built;
+    unsigned version; /* lbx_hb_reports_version they were built from */
+    uint64_t gen; /* lbx_hot's gen then */
+    int nmembers;
+    apr_time_t refresh_at;
 };
 
 /* Made at the first heartbeat pick of a balancer in this process, from
@@ -148,8 +157,9 @@ static struct heartbeat_state *heartbeat_state(proxy_balancer *b, size_t n,
         st = apr_pcalloc(pool, sizeof(*st));
         st->cap = n ? n : 1;
         st->hb = lbx_hb_reports_make(pool);
-        st->peers = apr_pcalloc(pool, st->cap * sizeof(*st->peers));
         st->index = apr_pcalloc(pool, st->cap * sizeof(*st->index));
+        st->ready = apr_pcalloc(pool, st->cap * sizeof(*st->ready));
+        st->starts = apr_pcalloc(pool, st->cap * sizeof(*st->starts));
         *slot = st;
     }
     return st;
@@ -157,24 +167,16 @@ static struct heartbeat_state *heartbeat_state(proxy_balancer *b, size_t n,
 
 /* heartbeat does not use the eligibility walk: like stock, it ignores
  * lbsets, spares, standbys, draining and weights, and offers every usable
- * member that reports fresh capacity, in proportion to what it reports. */
-static proxy_worker *heartbeat_finder(proxy_balancer *b, request_rec *r)
+ * member that reports fresh capacity, in proportion to what it reports.
+ * An unusable member gets its retry here, as stock retries on every
+ * request. */
+static void heartbeat_candidates(struct heartbeat_state *sc, proxy_balancer *b,
+                                 request_rec *r)
 {
     proxy_worker **workers = (proxy_worker **)b->workers->elts;
-    size_t n = (size_t)b->workers->nelts, i, count = 0;
-    struct heartbeat_state *sc = heartbeat_state(b, n, r->pool);
-    struct lbx_pick_in in = { 0 };
-    apr_status_t rv;
-    long pick;
+    size_t n = (size_t)b->workers->nelts, i;
 
-    rv = lbx_hb_reports_load(sc->hb, r);
-    if (rv != APR_SUCCESS) {
-        ap_log_rerror(
-            APLOG_MARK, APLOG_ERR, rv, r,
-            LBXLOGNO(01213) "lb_heartbeat: Unable to read heartbeats at '%s'",
-            lbx_hb_reports_source(r));
-        return NULL;
-    }
+    sc->count = 0;
     for (i = 0; i < n; i++) {
         proxy_worker *w = workers[i];
         const struct lbx_hb_server *srv =
@@ -191,15 +193,62 @@ static proxy_worker *heartbeat_finder(proxy_balancer *b, request_rec *r)
             lbx_retry_worker(w, r->server);
         }
         if (PROXY_WORKER_IS_USABLE(w) && srv->seen < LBX_HB_MAX_LASTSEEN) {
-            sc->peers[count].weight = srv->ready;
-            sc->index[count++] = i;
+            sc->ready[sc->count] = srv->ready < 0 ? 0 : (uint32_t)srv->ready;
+            sc->index[sc->count++] = i;
         }
     }
-    in.peers = sc->peers;
-    in.n = count;
-    in.rand = random_u32;
-    pick = lbx_method_heartbeat.pick(&in);
-    return pick == LBX_NONE ? NULL : workers[sc->index[pick]];
+    sc->sum = lbx_hb_starts(sc->ready, sc->count, sc->starts);
+    sc->built = 1;
+    sc->nmembers = b->workers->nelts;
+    /* Reports age by the second, and members in error are due for their
+     * retry: look again within a second at the latest. */
+    sc->refresh_at = r->request_time + apr_time_from_sec(1);
+}
+
+/* The candidates stay until the reports are read anew (for the slotmem:
+ * every request, as stock reads them), the members or their states change
+ * (lbx_hot's gen), or a second passes; a pick is then a binary search. */
+static proxy_worker *heartbeat_finder(proxy_balancer *b, request_rec *r)
+{
+    proxy_worker **workers = (proxy_worker **)b->workers->elts;
+    struct heartbeat_state *sc =
+        heartbeat_state(b, (size_t)b->workers->nelts, r->pool);
+    struct lbx_hot *hot = lbx_hot_of(b);
+    uint64_t gen = hot ? lbx_atomic_load(&hot->gen) : 0;
+    apr_status_t rv;
+    int attempt;
+
+    rv = lbx_hb_reports_load(sc->hb, r);
+    if (rv != APR_SUCCESS) {
+        ap_log_rerror(
+            APLOG_MARK, APLOG_ERR, rv, r,
+            LBXLOGNO(01213) "lb_heartbeat: Unable to read heartbeats at '%s'",
+            lbx_hb_reports_source(r));
+        return NULL;
+    }
+    for (attempt = 0; attempt < 2; attempt++) {
+        long pick;
+        proxy_worker *w;
+
+        if (!sc->built || sc->version != lbx_hb_reports_version(sc->hb)
+            || sc->gen != gen || sc->nmembers != b->workers->nelts
+            || r->request_time >= sc->refresh_at) {
+            heartbeat_candidates(sc, b, r);
+            sc->version = lbx_hb_reports_version(sc->hb);
+            sc->gen = gen;
+        }
+        if (sc->sum == 0) {
+            return NULL;
+        }
+        pick = lbx_hb_owner(sc->starts, sc->count, sc->sum,
+                            lbx_hb_point(random_u32, NULL, sc->sum));
+        w = workers[sc->index[pick]];
+        if (PROXY_WORKER_IS_USABLE(w)) {
+            return w;
+        }
+        sc->built = 0; /* it failed since: look at every member again */
+    }
+    return NULL;
 }
 
 static proxy_balancer_method heartbeat_provider = {

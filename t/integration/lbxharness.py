@@ -279,9 +279,15 @@ def impl_modules(impl):
 
 
 def mpm_block(children):
-    """Event MPM sizing that keeps exactly `children` processes alive."""
+    """Event MPM sizing that keeps `children` processes alive: the MPM adds
+    one when more than half a child's threads are busy at one of its
+    once-a-second checks, or when a child died (its threads are then
+    missing from the idle count), and never stops one (MaxSpareThreads
+    above every thread).  MinSpareThreads equal to every thread, as
+    before, added a child whenever a single request was in flight at a
+    check, and tests counting on exactly these children then saw three."""
     tpc = 8
-    spare = tpc * children
+    spare = tpc * children - tpc // 2
     limit = max(children, 4)
     return "\n".join([
         "StartServers %d" % children,
@@ -289,7 +295,7 @@ def mpm_block(children):
         "ThreadsPerChild %d" % tpc,
         "ThreadLimit %d" % tpc,
         "MinSpareThreads %d" % spare,
-        "MaxSpareThreads %d" % (spare + tpc * 2),
+        "MaxSpareThreads %d" % (tpc * children + tpc * 2),
         "MaxRequestWorkers %d" % (tpc * limit),
         "MaxConnectionsPerChild 0",
     ])

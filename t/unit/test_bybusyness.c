@@ -1,5 +1,6 @@
 /* Unit tests for lbmethods/bybusyness.c. */
 #include <check.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "lbx_tests.h"
@@ -131,6 +132,39 @@ START_TEST(test_bybusyness_long_run_avoids_slow_member)
 }
 END_TEST
 
+/* Seeded simulation, 100,000 picks over weights 1:1:2 with random
+ * arrivals and one-tick answers: ties on busy go by weight, so the shares
+ * are 25/25/50 within 1 %; members still busy are skipped meanwhile. */
+START_TEST(test_bybusyness_100k_weighted_ties)
+{
+    struct lbx_peer p[3] = { { 100, 0, 0, 0, 0, 0, 0 },
+                             { 100, 0, 0, 0, 0, 0, 0 },
+                             { 200, 0, 0, 0, 0, 0, 0 } };
+    long count[3] = { 0, 0, 0 };
+    uint32_t seed = 5;
+    int t, i;
+
+    for (t = 0; t < 100000; t++) {
+        long k;
+
+        seed = seed * 1103515245u + 12345u;
+        /* now and then the previous answer is still out */
+        for (i = 0; i < 3; i++) {
+            if ((seed >> (16 + i)) % 4 != 0) {
+                p[i].busy = 0;
+            }
+        }
+        k = pick_with(lbx_bybusyness_pick, p, 3);
+        ck_assert(k >= 0 && k < 3);
+        count[k]++;
+        p[k].busy++;
+    }
+    ck_assert_msg(labs(count[0] - 25000) <= 250, "A %ld", count[0]);
+    ck_assert_msg(labs(count[1] - 25000) <= 250, "B %ld", count[1]);
+    ck_assert_msg(labs(count[2] - 50000) <= 500, "C %ld", count[2]);
+}
+END_TEST
+
 TCase *lbx_tcase_bybusyness(void)
 {
     TCase *tc = tcase_create("bybusyness");
@@ -139,5 +173,6 @@ TCase *lbx_tcase_bybusyness(void)
                         sizeof(busy_cases) / sizeof(busy_cases[0]));
     tcase_add_test(tc, test_bybusyness_idle_follows_weights);
     tcase_add_test(tc, test_bybusyness_long_run_avoids_slow_member);
+    tcase_add_test(tc, test_bybusyness_100k_weighted_ties);
     return tc;
 }

@@ -1,5 +1,6 @@
 /* Unit tests for lbmethods/byrequests.c. */
 #include <check.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "lbx_tests.h"
@@ -316,6 +317,43 @@ START_TEST(test_overdrawn_catches_up)
 }
 END_TEST
 
+/* 100,000 picks over weights 1:2:3:4, by the walk and by the schedule
+ * (turn t of the round): each member's share is its weight's, within 1 %
+ * (both are exact to a pick per round). */
+START_TEST(test_100k_shares)
+{
+    static const int64_t w[4] = { 100, 200, 300, 400 };
+    struct lbx_peer peers[4];
+    struct lbx_pick_in in;
+    uint32_t sched[10];
+    char scratch[LBX_SCHEDULE_SCRATCH(4)];
+    long walk[4] = { 0 }, turns[4] = { 0 };
+    size_t len;
+    int t, i;
+
+    memset(peers, 0, sizeof(peers));
+    for (i = 0; i < 4; i++) {
+        peers[i].weight = w[i];
+    }
+    memset(&in, 0, sizeof(in));
+    in.peers = peers;
+    in.n = 4;
+    len = lbx_byrequests_schedule(w, 4, sched, 10, scratch);
+    ck_assert_uint_eq(len, 10);
+    for (t = 0; t < 100000; t++) {
+        walk[lbx_byrequests_pick(&in)]++;
+        turns[sched[(size_t)t % len]]++;
+    }
+    for (i = 0; i < 4; i++) {
+        long want = 10000L * (i + 1);
+        ck_assert_msg(labs(walk[i] - want) <= want / 100, "walk %d: %ld", i,
+                      walk[i]);
+        ck_assert_msg(labs(turns[i] - want) <= want / 100, "turns %d: %ld", i,
+                      turns[i]);
+    }
+}
+END_TEST
+
 TCase *lbx_tcase_byrequests(void)
 {
     TCase *tc = tcase_create("byrequests");
@@ -333,5 +371,6 @@ TCase *lbx_tcase_byrequests(void)
     tcase_add_test(tc, test_schedule_seeded);
     tcase_add_test(tc, test_schedule_refusals);
     tcase_add_test(tc, test_overdrawn_catches_up);
+    tcase_add_test(tc, test_100k_shares);
     return tc;
 }

@@ -434,6 +434,54 @@ START_TEST(test_method_long_run_shares)
 }
 END_TEST
 
+/* lbx_hb_owner over lbx_hb_starts answers what the walk answers, for
+ * every point of the walks above and of seeded capacity sets with zeros
+ * (also first and last), and LBX_NONE past the sum or without
+ * candidates. */
+static void assert_owner_is_walk(const uint32_t *ready, size_t n)
+{
+    uint64_t starts[64], sum = lbx_hb_starts(ready, n, starts), p;
+
+    for (p = 0; p <= sum + 1; p++) {
+        ck_assert_int_eq(lbx_hb_owner(starts, n, sum, p),
+                         lbx_hb_pick(ready, n, p));
+    }
+}
+
+START_TEST(test_owner_table)
+{
+    uint32_t ready[4];
+    size_t i;
+
+    for (i = 0; i < walks[_i].n; i++) {
+        ready[i] = (uint32_t)walks[_i].caps[i];
+    }
+    assert_owner_is_walk(ready, walks[_i].n);
+}
+END_TEST
+
+START_TEST(test_owner_seeded)
+{
+    uint32_t seed = 777, ready[64];
+    uint64_t starts[1];
+    int set;
+
+    for (set = 0; set < 300; set++) {
+        size_t n, i;
+
+        seed = seed * 1103515245u + 12345u;
+        n = 1 + (seed >> 16) % 64;
+        for (i = 0; i < n; i++) {
+            seed = seed * 1103515245u + 12345u;
+            /* a third of the candidates report nothing ready */
+            ready[i] = (seed >> 16) % 3 == 0 ? 0 : (seed >> 20) % 9;
+        }
+        assert_owner_is_walk(ready, n);
+    }
+    ck_assert_int_eq(lbx_hb_owner(starts, 0, 0, 0), LBX_NONE);
+}
+END_TEST
+
 TCase *lbx_tcase_heartbeat(void)
 {
     TCase *tc = tcase_create("heartbeat");
@@ -449,6 +497,9 @@ TCase *lbx_tcase_heartbeat(void)
                         sizeof(draws) / sizeof(draws[0]));
     tcase_add_test(tc, test_method_nothing_to_pick);
     tcase_add_test(tc, test_method_table_entry);
+    tcase_add_loop_test(tc, test_owner_table, 0,
+                        sizeof(walks) / sizeof(walks[0]));
+    tcase_add_test(tc, test_owner_seeded);
     tcase_add_loop_test(tc, test_method_every_boundary, 0,
                         sizeof(walks) / sizeof(walks[0]));
     tcase_add_test(tc, test_method_long_run_shares);
