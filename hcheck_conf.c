@@ -214,8 +214,50 @@ static const struct hc_template *find_template(const struct lbx_hc_ctx *ctx,
     return NULL;
 }
 
+/* hcexpr= with an expression instead of a ProxyHCExpr name (names come
+ * first): it becomes an expression of the server named "inline-N", the
+ * same text sharing one name, so the member record (whose hcexpr field
+ * holds a name of at most 15 characters) and the manager work as with
+ * any named one.  The text reaches this point only as one configuration
+ * word: "hcexpr=%{REQUEST_STATUS} == 200" in quotes as a whole, or
+ * written without spaces. */
+static const char *inline_expr(apr_pool_t *p, struct lbx_hc_ctx *ctx,
+                               const char *text, const struct lbx_hc_expr **out)
+{
+    struct lbx_hc_expr *e = (struct lbx_hc_expr *)ctx->exprs->elts;
+    ap_expr_info_t *info;
+    const char *err;
+    int i, inline_count = 0;
+
+    for (i = 0; i < ctx->exprs->nelts; i++) {
+        if (strncmp(e[i].name, "inline-", 7) == 0) {
+            if (strcmp(e[i].text, text) == 0) {
+                *out = &e[i];
+                return NULL;
+            }
+            inline_count++;
+        }
+    }
+    info = apr_pcalloc(p, sizeof(*info));
+    info->filename = "hcexpr";
+    info->module_index = APLOG_MODULE_INDEX;
+    err = ap_expr_parse(p, p, info, text, NULL);
+    if (err) {
+        return apr_psprintf(p,
+                            "Unknown health check condition expr: %s (not a "
+                            "ProxyHCExpr name, nor an expression: %s)",
+                            text, err);
+    }
+    e = apr_array_push(ctx->exprs);
+    e->name = apr_psprintf(p, "inline-%d", inline_count + 1);
+    e->text = apr_pstrdup(p, text);
+    e->expr = info;
+    *out = e;
+    return NULL;
+}
+
 /* Parse one hc* key into *hp (adding its HCP_ bit); an error or NULL. */
-static const char *parse_param(apr_pool_t *p, const struct lbx_hc_ctx *ctx,
+static const char *parse_param(apr_pool_t *p, struct lbx_hc_ctx *ctx,
                                const char *key, const char *val,
                                struct hc_params *hp)
 {
@@ -256,12 +298,13 @@ static const char *parse_param(apr_pool_t *p, const struct lbx_hc_ctx *ctx,
         hp->set |= HCP(URI);
     }
     else if (!ap_cstr_casecmp(key, "hcexpr")) {
-        if (!find_expr(ctx, val)) {
-            return apr_psprintf(p, "Unknown health check condition expr: %s",
-                                val);
+        const struct lbx_hc_expr *e = find_expr(ctx, val);
+        if (!e && (err = inline_expr(p, ctx, val, &e)) != NULL) {
+            return err;
         }
-        apr_cpystrn(hp->expr, val, sizeof(hp->expr));
+        apr_cpystrn(hp->expr, e->name, sizeof(hp->expr));
         hp->set |= HCP(EXPR);
+        err = NULL;
     }
     else {
         return "unknown Worker hcheck parameter";
