@@ -108,13 +108,24 @@ static int64_t weights_gcd(const int64_t *weights, size_t n)
 size_t lbx_byrequests_round(const int64_t *weights, size_t n)
 {
     int64_t g = weights_gcd(weights, n);
-    uint64_t total = 0;
-    size_t i;
+    uint64_t total = 0, classes = 0;
+    size_t i, j;
 
     for (i = 0; g && i < n; i++) {
         total += (uint64_t)(weights[i] / g);
     }
-    return total <= LBX_SCHEDULE_WORK ? (size_t)total : 0;
+    if (total == 0 || total > LBX_SCHEDULE_ROUND_MAX) {
+        return 0;
+    }
+    /* Working the round out costs a step per pick and distinct weight. */
+    for (i = 0; i < n; i++) {
+        for (j = 0; j < i && weights[j] != weights[i]; j++) {
+        }
+        if (j == i && ++classes * total > LBX_SCHEDULE_WORK) {
+            return 0;
+        }
+    }
+    return (size_t)total;
 }
 
 size_t lbx_byrequests_schedule(const int64_t *weights, size_t n, uint32_t *out,
@@ -139,9 +150,6 @@ size_t lbx_byrequests_schedule(const int64_t *weights, size_t n, uint32_t *out,
         }
         cls[c].size++;
         picks[i] = 0;
-    }
-    if ((uint64_t)total * k > LBX_SCHEDULE_WORK) {
-        return 0;
     }
     for (c = 0, fill = 0; c < k; c++) {
         cls[c].first = fill;

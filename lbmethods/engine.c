@@ -18,26 +18,14 @@
  * for the round (see struct lbx_hot: credit as virtual time; a member
  * earns nothing while it is not a candidate, as in stock).
  *
- * Above LBX_ENGINE_SCAN_MAX candidates even that one pass is too much, and
- * the methods read only what they need:
- * - byrequests: the round of picks stock's crediting makes from zero is
- *   worked out once per candidate list (lbx_byrequests_schedule); pick t
- *   (hot->ticket, shared) takes turn t, so all children together follow
- *   stock's sequence.  A member that sticky hits made pay beyond a round
- *   gives its turn to the next one.
- * - bybusyness: stock's tie-break among the least busy is byrequests'
- *   order, so the first member in that order from turn t with nothing in
- *   flight is the pick; when the next LBX_ENGINE_SCAN_MAX turns are all
- *   busy, the full walk decides.
- * - bytraffic: a heap of byte counts as last read (lbx_traffic_heap), at
- *   every pool size.
- * - bylatency: the two members drawn.
- * - byhash: the ring's points near the key, the busy count of the members
- *   they lead to, and the balancer's total in flight (hot->in_flight).
+ *
+ * Above LBX_ENGINE_SCAN_MAX candidates, engine_index.c picks from indexes
+ * instead of copying every candidate.
  */
 #include "apr_hash.h"
 
 #include "engine.h"
+#include "engine_int.h"
 #include "lbx_hot.h"
 #include "lbx_conf.h"
 
@@ -45,47 +33,6 @@ APLOG_USE_MODULE(lbx);
 
 /* How long a candidate list may be used without any sign of change. */
 #define ENGINE_REFRESH apr_time_from_sec(1)
-
-struct lbx_engine {
-    apr_pool_t *pool; /* for method state, under the mutex */
-    void *method_state;
-    struct lbx_hot *hot;
-    size_t cap; /* member positions the arrays hold */
-    int built;
-    uint64_t gen; /* lbx_hot's gen the list was built at */
-    int nmembers; /* b->workers->nelts then */
-    apr_time_t refresh_at; /* rebuild at the latest then */
-    size_t ncand;
-    int64_t total; /* sum of the candidates' weights */
-    int64_t usable_total; /* sum of every usable member's weight */
-    struct lbx_member *members; /* scratch for lbx_eligible */
-    size_t *cand; /* candidate k is b->workers[cand[k]] */
-    uint32_t *slot; /* ... and lbx_hot slot slot[k] */
-    int64_t *weight; /* ... and weight (lbfactor) weight[k] */
-    unsigned char *is_cand; /* by slot: a candidate of the list */
-    struct lbx_peer *peers;
-    /* byhash: its settings, the ring of all members (rebuilt when the
-     * members or their weights change) and member -> candidate index. */
-    const struct lbx_hash_conf *hash;
-    struct lbx_ring ring;
-    size_t ring_room;
-    uint32_t *ring_bucket; /* the ring's index, for ring_room points */
-    unsigned ring_bits;
-    uint64_t ring_sum; /* what the ring was built from */
-    unsigned builds; /* rebuild() calls, to refresh the ring and peer_of */
-    unsigned peer_of_builds;
-    int32_t *peer_of;
-    /* byrequests' round for this list (sched_len 0: none, walk instead),
-     * worked out again only when the weights in order changed. */
-    uint32_t *sched;
-    size_t sched_len, sched_room;
-    uint64_t sched_sum;
-    unsigned sched_builds;
-    void *sched_scratch;
-    /* bytraffic's heap, made again with every list. */
-    struct lbx_traffic_heap heap;
-    unsigned heap_builds;
-};
 
 /* balancer pointer -> engine, built in child_init and only read
  * afterwards, so request threads may look it up without a lock. */
@@ -107,6 +54,7 @@ static struct lbx_engine *engine_make(apr_pool_t *p, size_t cap,
     e->weight = apr_pcalloc(p, e->cap * sizeof(*e->weight));
     e->peers = apr_pcalloc(p, e->cap * sizeof(*e->peers));
     e->is_cand = apr_pcalloc(p, slots);
+    e->others = apr_pcalloc(p, e->cap * sizeof(*e->others));
     e->peer_of = apr_pcalloc(p, e->cap * sizeof(*e->peer_of));
     e->sched_scratch = apr_palloc(p, LBX_SCHEDULE_SCRATCH(e->cap));
     e->heap.peer = apr_palloc(p, e->cap * sizeof(*e->heap.peer));
@@ -250,6 +198,22 @@ static void settle_out_time(struct lbx_engine *e, proxy_worker **workers, int n)
     }
 }
 
+/* The slots of members that are not candidates: byhash takes their
+ * requests in flight out of the balancer's total. */
+static void note_others(struct lbx_engine *e, proxy_worker **workers, int n)
+{
+    int i;
+
+    e->nothers = 0;
+    for (i = 0; i < n; i++) {
+        long slot = lbx_hot_slot(e->hot, workers[i]);
+
+        if (slot >= 0 && !e->is_cand[slot]) {
+            e->others[e->nothers++] = (uint32_t)slot;
+        }
+    }
+}
+
 /* Walk every member as stock does and keep the candidates.  Stock's
  * lbstatus of every candidate is written so the manager and mod_status
  * show it. */
@@ -288,6 +252,7 @@ static void rebuild(struct lbx_engine *e, proxy_balancer *b, request_rec *r,
         k++;
     }
     settle_out_time(e, workers, n);
+    note_others(e, workers, n);
     for (i = 0; i < k; i++) {
         proxy_worker *w = workers[e->cand[i]];
 
@@ -306,8 +271,7 @@ static void rebuild(struct lbx_engine *e, proxy_balancer *b, request_rec *r,
     e->builds++;
 }
 
-/* Candidate k as it is now, into p->in.peers[k]. */
-static void load_peer(struct lbx_pick *p, size_t k)
+void lbx_engine_load_peer(struct lbx_pick *p, size_t k)
 {
     struct lbx_engine *e = p->e;
     struct lbx_hot *hot = e->hot;
@@ -324,12 +288,12 @@ static void load_peer(struct lbx_pick *p, size_t k)
     peer->latency = lbx_atomic_load(&hot->latency_us[slot]);
 }
 
-static void load_all(struct lbx_pick *p)
+void lbx_engine_load_all(struct lbx_pick *p)
 {
     size_t k;
 
     for (k = 0; k < p->e->ncand; k++) {
-        load_peer(p, k);
+        lbx_engine_load_peer(p, k);
     }
 }
 
@@ -361,188 +325,9 @@ size_t lbx_engine_prepare(struct lbx_pick *p, proxy_balancer *b, request_rec *r)
     p->in.peers = e->peers;
     p->in.n = e->ncand;
     if (e->ncand <= LBX_ENGINE_SCAN_MAX) {
-        load_all(p);
+        lbx_engine_load_all(p);
     }
     return e->ncand;
-}
-
-/* ---- picks that do not walk every candidate ----------------------------- */
-
-/* A pick the indexes cannot make: walk every candidate instead. */
-#define WALK (-2L)
-
-/* byrequests' round for the current list; 0 when it is too long. */
-static size_t schedule(struct lbx_engine *e)
-{
-    uint64_t sum = e->ncand;
-    size_t k, len;
-
-    if (e->sched_builds == e->builds) {
-        return e->sched_len;
-    }
-    e->sched_builds = e->builds;
-    for (k = 0; k < e->ncand; k++) {
-        sum = sum * 1000003u + (uint64_t)e->weight[k];
-    }
-    if (e->sched && sum == e->sched_sum) {
-        return e->sched_len;
-    }
-    e->sched_sum = sum;
-    len = lbx_byrequests_round(e->weight, e->ncand);
-    if (len > e->sched_room) {
-        e->sched = apr_palloc(e->pool, len * sizeof(*e->sched));
-        e->sched_room = len;
-    }
-    e->sched_len = len
-        ? lbx_byrequests_schedule(e->weight, e->ncand, e->sched, e->sched_room,
-                                  e->sched_scratch)
-        : 0;
-    return e->sched_len;
-}
-
-/* The candidate whose turn t is, and that candidate loaded. */
-static size_t turn(struct lbx_pick *p, uint64_t t)
-{
-    size_t k = p->e->sched[t % p->e->sched_len];
-
-    load_peer(p, k);
-    return k;
-}
-
-/* The winner pays for the round, as lbx_byrequests_charge would. */
-static long charged(struct lbx_pick *p, size_t k)
-{
-    p->in.peers[k].credit += p->in.peers[k].weight - p->e->total;
-    return (long)k;
-}
-
-static long by_schedule(struct lbx_pick *p)
-{
-    struct lbx_engine *e = p->e;
-    size_t k, tries;
-
-    if (!schedule(e)) {
-        return WALK;
-    }
-    /* A few turns at most: members in debt are rare and catch up. */
-    for (tries = 0;; tries++) {
-        k = turn(p, lbx_atomic_add(&e->hot->ticket, 1) - 1);
-        if (tries == 3
-            || !lbx_byrequests_overdrawn(e->peers[k].credit, e->peers[k].weight,
-                                         e->total)) {
-            return charged(p, k);
-        }
-    }
-}
-
-static long first_idle(struct lbx_pick *p)
-{
-    struct lbx_engine *e = p->e;
-    uint64_t t;
-    size_t j;
-
-    if (!schedule(e)) {
-        return WALK;
-    }
-    t = lbx_atomic_add(&e->hot->ticket, 1) - 1;
-    for (j = 0; j < LBX_ENGINE_SCAN_MAX; j++) {
-        size_t k = e->sched[(t + j) % e->sched_len];
-
-        if (lbx_atomic_load(&e->hot->busy[e->slot[k]]) == 0) {
-            load_peer(p, k);
-            return charged(p, k);
-        }
-    }
-    return WALK;
-}
-
-static void traffic_now(void *ctx, uint32_t k, uint64_t *sent, uint64_t *rcvd)
-{
-    struct lbx_engine *e = ctx;
-    uint32_t slot = e->slot[k];
-
-    *sent = lbx_atomic_load(&e->hot->sent[slot]);
-    *rcvd = lbx_atomic_load(&e->hot->rcvd[slot]);
-}
-
-/* Enough re-reads for the members whose responses ended since the last
- * pick of this process; past that, the least count as last read. */
-#define HEAP_READS 64
-
-static long least_traffic(struct lbx_pick *p)
-{
-    struct lbx_engine *e = p->e;
-    long k;
-
-    if (e->heap_builds != e->builds) {
-        lbx_traffic_heap_build(&e->heap, e->ncand, traffic_now, e);
-        e->heap_builds = e->builds;
-    }
-    k = lbx_traffic_heap_min(&e->heap, traffic_now, e, HEAP_READS);
-    load_peer(p, (size_t)k);
-    return k;
-}
-
-static uint64_t busy_now(void *ctx, size_t k)
-{
-    struct lbx_engine *e = ctx;
-
-    return lbx_atomic_load(&e->hot->busy[e->slot[k]]);
-}
-
-static long hashed(struct lbx_pick *p)
-{
-    long k;
-
-    p->in.has_busy_sum = 1;
-    p->in.busy_sum = lbx_atomic_load(&p->e->hot->in_flight);
-    p->in.busy_of = busy_now;
-    p->in.busy_ctx = p->e;
-    k = lbx_byhash_pick(&p->in);
-    if (k != LBX_NONE) {
-        load_peer(p, (size_t)k);
-    }
-    return k;
-}
-
-static long two_choices(struct lbx_pick *p)
-{
-    size_t a, b;
-
-    lbx_bylatency_draw(&p->in, &a, &b);
-    load_peer(p, a);
-    load_peer(p, b);
-    return lbx_bylatency_cheaper(&p->in, a, b);
-}
-
-long lbx_engine_pick(struct lbx_pick *p, const struct lbx_method *m)
-{
-    long k = WALK;
-
-    /* bytraffic's heap gives the walk's answer at any size and spares its
-     * two divisions per peer, so it serves small pools too. */
-    if (m == &lbx_method_bytraffic && p->in.n > 0) {
-        return least_traffic(p);
-    }
-    if (p->in.n > LBX_ENGINE_SCAN_MAX) {
-        if (m == &lbx_method_byrequests) {
-            k = by_schedule(p);
-        }
-        else if (m == &lbx_method_bybusyness) {
-            k = first_idle(p);
-        }
-        else if (m == &lbx_method_bylatency) {
-            k = two_choices(p);
-        }
-        else if (m == &lbx_method_byhash) {
-            k = hashed(p);
-        }
-        if (k != WALK) {
-            return k;
-        }
-        load_all(p);
-    }
-    return m->pick(&p->in);
 }
 
 proxy_worker *lbx_engine_commit(struct lbx_pick *p, long pick, int credit)

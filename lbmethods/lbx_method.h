@@ -120,15 +120,17 @@ long lbx_byrequests_charge(struct lbx_pick_in *in, long best);
  * started from zero is the round's pick t % length, and shared counting
  * of t is all byrequests needs between processes.
  * lbx_byrequests_round returns the length, or 0 when a weight is not in
- * 1..INT32_MAX, n is 0 or the length is above LBX_SCHEDULE_WORK.
+ * 1..INT32_MAX, n is 0, the length is above LBX_SCHEDULE_ROUND_MAX, or
+ * working the round out would take more than LBX_SCHEDULE_WORK steps
+ * (length x distinct weights: about 20 ms at the limit).
  * lbx_byrequests_schedule writes the round's picks to out and returns its
- * length, or 0 (out unchanged or partly written) as above, when it is
- * longer than cap, or when working it out takes more than
- * LBX_SCHEDULE_WORK steps (length x distinct weights).  `scratch` needs
- * LBX_SCHEDULE_SCRATCH(n) bytes, suitably aligned (malloc'd memory is). */
-#define LBX_SCHEDULE_WORK (1u << 24)
-size_t lbx_byrequests_round(const int64_t *weights, size_t n);
+ * length, or 0 (out unchanged or partly written) as above or when it is
+ * longer than cap.  `scratch` needs LBX_SCHEDULE_SCRATCH(n) bytes,
+ * suitably aligned (malloc'd memory is). */
+#define LBX_SCHEDULE_ROUND_MAX (1u << 18)
+#define LBX_SCHEDULE_WORK (1u << 23)
 #define LBX_SCHEDULE_SCRATCH(n) ((n) * (4 * sizeof(size_t) + 8 + 8 + 4))
+size_t lbx_byrequests_round(const int64_t *weights, size_t n);
 size_t lbx_byrequests_schedule(const int64_t *weights, size_t n, uint32_t *out,
                                size_t cap, void *scratch);
 /* A schedule's turn goes to a member unless sticky hits made it pay so

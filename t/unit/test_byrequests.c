@@ -168,12 +168,32 @@ static const struct {
       2,
       0 },
     { "weight INT32_MAX is fine", { INT32_MAX, INT32_MAX }, 2, 2 },
-    { "round above LBX_SCHEDULE_WORK is refused",
+    { "round above LBX_SCHEDULE_ROUND_MAX is refused",
       { INT32_MAX, INT32_MAX - 1 },
       2,
       0 },
     { "no peers", { 0 }, 0, 0 },
 };
+
+/* Within the length limit but too much work: 100 distinct weights and a
+ * round of 194,950 picks (19.5 million steps) is refused; 40 distinct
+ * weights and a round of 21,750 picks (870,000 steps) is worked out. */
+START_TEST(test_round_work_limit)
+{
+    static int64_t w[100];
+    size_t i, k;
+
+    for (i = 0; i < 100; i++) {
+        w[i] = 1900 + (int64_t)i;
+    }
+    ck_assert_uint_eq(lbx_byrequests_round(w, 100), 0);
+    for (i = 0; i < 100; i++) {
+        w[i] = 200 + (int64_t)(i % 40);
+    }
+    k = lbx_byrequests_round(w, 100);
+    ck_assert_uint_eq(k, 21750);
+}
+END_TEST
 
 START_TEST(test_round_lengths)
 {
@@ -366,6 +386,7 @@ TCase *lbx_tcase_byrequests(void)
     tcase_add_test(tc, test_seeded_rounds_are_exact);
     tcase_add_loop_test(tc, test_round_lengths, 0,
                         sizeof(rounds) / sizeof(rounds[0]));
+    tcase_add_test(tc, test_round_work_limit);
     tcase_add_loop_test(tc, test_schedule_table, 0,
                         sizeof(sequences) / sizeof(sequences[0]));
     tcase_add_test(tc, test_schedule_seeded);
