@@ -30,6 +30,8 @@ enum {
     HCP_FAILS,
     HCP_URI,
     HCP_EXPR,
+    HCP_TIMEOUT,
+    HCP_HOST,
     HCP_COUNT
 };
 #define HCP(x) (1u << HCP_##x)
@@ -42,6 +44,8 @@ struct hc_params {
     int fails;
     char uri[LBX_HC_URI_SIZE];
     char expr[LBX_HC_NAME_MAX + 1];
+    /* mod_lbx's own: no field of the member record holds them. */
+    struct lbx_hc_extra extra;
 };
 
 struct hc_template {
@@ -56,6 +60,12 @@ struct lbx_hc_ctx {
 };
 
 static int hc_threads = HC_THREADS_DEFAULT;
+
+/* proxy_worker (its configuration record, which stays where it is while
+ * its shared record moves into shared memory at post_config) -> struct
+ * lbx_hc_extra, for members given hctimeout or hchost.  Built while the
+ * configuration is read, read-only afterwards. */
+static apr_hash_t *hc_extras;
 
 /* ---- contexts and lookups ------------------------------------------------ */
 
@@ -182,6 +192,40 @@ static const char *parse_interval(apr_pool_t *p, const char *val,
     return NULL;
 }
 
+static const char *parse_timeout(apr_pool_t *p, const char *val,
+                                 apr_interval_time_t *out)
+{
+    if (ap_timeout_parameter_parse(val, out, "s") != APR_SUCCESS || *out <= 0
+        || *out > apr_time_from_sec(LBX_HC_TIMEOUT_MAX_S)) {
+        return apr_psprintf(p,
+                            "hctimeout must be a time above 0 and at most %ds "
+                            "(e.g. 2 or 500ms), not '%s'",
+                            LBX_HC_TIMEOUT_MAX_S, val);
+    }
+    return NULL;
+}
+
+/* A Host header value: a name or address, with an optional port; no
+ * spaces or control characters that would end or split the header. */
+static const char *parse_host(apr_pool_t *p, const char *val, const char **out)
+{
+    const char *c;
+
+    for (c = val; *c; c++) {
+        if (apr_iscntrl(*c) || *c == ' ' || *c == '/') {
+            break;
+        }
+    }
+    if (!*val || *c || strlen(val) > LBX_HC_HOST_MAX) {
+        return apr_psprintf(p,
+                            "hchost must be a host name or address with an "
+                            "optional :port, at most %d characters, not '%s'",
+                            LBX_HC_HOST_MAX, val);
+    }
+    *out = apr_pstrdup(p, val);
+    return NULL;
+}
+
 static const char *parse_method(apr_pool_t *p, const char *val, hcmethod_t *out)
 {
     proxy_hcmethods_t *m = lbx_hc_method_find(val);
@@ -297,6 +341,14 @@ static const char *parse_param(apr_pool_t *p, struct lbx_hc_ctx *ctx,
         apr_cpystrn(hp->uri, val, sizeof(hp->uri));
         hp->set |= HCP(URI);
     }
+    else if (!ap_cstr_casecmp(key, "hctimeout")) {
+        err = parse_timeout(p, val, &hp->extra.timeout);
+        hp->set |= HCP(TIMEOUT);
+    }
+    else if (!ap_cstr_casecmp(key, "hchost")) {
+        err = parse_host(p, val, &hp->extra.host);
+        hp->set |= HCP(HOST);
+    }
     else if (!ap_cstr_casecmp(key, "hcexpr")) {
         const struct lbx_hc_expr *e = find_expr(ctx, val);
         if (!e && (err = inline_expr(p, ctx, val, &e)) != NULL) {
@@ -310,6 +362,36 @@ static const char *parse_param(apr_pool_t *p, struct lbx_hc_ctx *ctx,
         return "unknown Worker hcheck parameter";
     }
     return err;
+}
+
+/* What hp sets of mod_lbx's own settings, into the member's entry. */
+static void apply_extra(apr_pool_t *p, proxy_worker *w,
+                        const struct hc_params *hp)
+{
+    struct lbx_hc_extra *x;
+
+    if (!(hp->set & (HCP(TIMEOUT) | HCP(HOST)))) {
+        return;
+    }
+    if (!hc_extras) {
+        hc_extras = apr_hash_make(p);
+    }
+    x = apr_hash_get(hc_extras, &w, sizeof(w));
+    if (!x) {
+        x = apr_pcalloc(p, sizeof(*x));
+        apr_hash_set(hc_extras, apr_pmemdup(p, &w, sizeof(w)), sizeof(w), x);
+    }
+    if (hp->set & HCP(TIMEOUT)) {
+        x->timeout = hp->extra.timeout;
+    }
+    if (hp->set & HCP(HOST)) {
+        x->host = hp->extra.host;
+    }
+}
+
+const struct lbx_hc_extra *lbx_hc_extra_of(proxy_worker *w)
+{
+    return hc_extras ? apr_hash_get(hc_extras, &w, sizeof(w)) : NULL;
 }
 
 /* Write what hp sets into the member's shared record. */
@@ -354,6 +436,7 @@ static const char *set_worker_hc_param(apr_pool_t *p, server_rec *s,
         return err;
     }
     apply_to_member(w->s, &hp);
+    apply_extra(p, w, &hp);
     return NULL;
 }
 
@@ -484,6 +567,7 @@ const char *lbx_hc_set_threads(cmd_parms *cmd, void *dconf, const char *arg)
 void lbx_hc_conf_pre_config(void)
 {
     hc_threads = HC_THREADS_DEFAULT;
+    hc_extras = NULL; /* the previous reading's pool is gone */
 }
 
 int lbx_hc_threads(void)

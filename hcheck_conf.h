@@ -14,6 +14,19 @@ struct lbx_hc_expr {
     ap_expr_info_t *expr;
 };
 
+/* A member's check settings that stock's member record has no field for:
+ * hctimeout (0: the member's timeout, as stock) and hchost (NULL: the
+ * member's host and port, as stock). */
+struct lbx_hc_extra {
+    apr_interval_time_t timeout;
+    const char *host;
+};
+#define LBX_HC_TIMEOUT_MAX_S 3600
+#define LBX_HC_HOST_MAX 255
+
+/* Member w's, or NULL when it has none. */
+const struct lbx_hc_extra *lbx_hc_extra_of(proxy_worker *w);
+
 /* Directive handlers. */
 const char *lbx_hc_set_expr(cmd_parms *cmd, void *dconf, const char *arg);
 const char *lbx_hc_set_template(cmd_parms *cmd, void *dconf, const char *arg);

@@ -68,14 +68,26 @@ int lbx_hc_expr_lookup(ap_expr_lookup_parms *parms)
 
 /* ---- one check ---------------------------------------------------------- */
 
+/* hctimeout when the member has one, else its timeout (stock ties the
+ * check to the member's request timeout). */
 static apr_interval_time_t io_timeout(const struct lbx_hc_task *t)
 {
+    const struct lbx_hc_extra *x = lbx_hc_extra_of(t->w);
+
+    if (x && x->timeout) {
+        return x->timeout;
+    }
     return t->w->s->timeout_set ? t->w->s->timeout : t->s->timeout;
 }
 
 static apr_interval_time_t connect_timeout(const struct lbx_hc_task *t)
 {
-    return t->w->s->conn_timeout_set ? t->w->s->conn_timeout : io_timeout(t);
+    const struct lbx_hc_extra *x = lbx_hc_extra_of(t->w);
+    apr_interval_time_t c =
+        t->w->s->conn_timeout_set ? t->w->s->conn_timeout : io_timeout(t);
+
+    /* hctimeout bounds the whole check, its connect included. */
+    return x && x->timeout && x->timeout < c ? x->timeout : c;
 }
 
 int lbx_hc_is_tls(const char *scheme)
@@ -325,6 +337,7 @@ static const char *http_request(struct lbx_hc_task *t, hcmethod_t m,
     proxy_worker_shared *ws = t->w->s;
     char path[PROXY_WORKER_EXT_NAME_SIZE + PROXY_WORKER_MAX_ROUTE_SIZE + 2];
     int minor = (m == OPTIONS11 || m == HEAD11 || m == GET11);
+    const struct lbx_hc_extra *x;
 
     *method = (m == OPTIONS || m == OPTIONS11) ? "OPTIONS"
         : (m == HEAD || m == HEAD11)           ? "HEAD"
@@ -342,6 +355,11 @@ static const char *http_request(struct lbx_hc_task *t, hcmethod_t m,
         if (!lbx_hc_join_path(mpath, ws->hcuri, path, sizeof(path))) {
             return NULL;
         }
+    }
+    x = lbx_hc_extra_of(t->w);
+    if (x && x->host) {
+        return apr_psprintf(t->pool, "%s %s HTTP/1.%d\r\nHost: %s\r\n\r\n",
+                            *method, path, minor, x->host);
     }
     return apr_psprintf(t->pool, "%s %s HTTP/1.%d\r\nHost: %s:%d\r\n\r\n",
                         *method, path, minor, ws->hostname_ex, (int)ws->port);

@@ -1,0 +1,67 @@
+"""mod_lbx's own health-check settings (stock refuses both keys):
+hctimeout, a check timeout apart from the member's request timeout, and
+hchost, the Host header of HTTP checks."""
+import time
+
+import pytest
+
+import test_hcheck as T
+
+
+def test_hchost_sets_the_probe_host_header(make_httpd, backends):
+    """Without hchost the check's Host is the member's host:port (stock's);
+    with it, exactly the value given."""
+    a, b = backends.start_many("a", "b")
+    t0 = time.time()  # the harness's own readiness probes come before
+    T.hc_httpd(make_httpd, "lbx", T.balancer(
+        "BalancerMember %s hcmethod=GET hcuri=/health hcinterval=%s "
+        "hchost=health.example:8443" % (a.url, T.FAST),
+        "BalancerMember %s hcmethod=GET hcuri=/health hcinterval=%s"
+        % (b.url, T.FAST)))
+    hits_a = T.wait_hits(a, 2, t0, 10)
+    hits_b = T.wait_hits(b, 2, t0, 10)
+    assert {h["host"] for h in hits_a} == {"health.example:8443"}, hits_a
+    assert {h["host"] for h in hits_b} == {"127.0.0.1:%d" % b.port}, hits_b
+
+
+def test_hctimeout_fails_a_check_the_member_timeout_would_pass(
+        make_httpd, backends):
+    """A check answer that takes 1.5 s: with the member's timeout=10 alone
+    the check passes; with hctimeout=500ms it fails and the member gets
+    HcFl, while requests through it could still take 10 s."""
+    a, b = backends.start_many("a", "b")
+    h = T.hc_httpd(make_httpd, "lbx", T.balancer(
+        "BalancerMember %s timeout=10 hcmethod=GET hcuri=/slow?ms=1500 "
+        "hcexpr=ok hcinterval=%s hcfails=1 hctimeout=500ms" % (a.url, T.FAST),
+        "BalancerMember %s timeout=10 hcmethod=GET hcuri=/slow?ms=1500 "
+        "hcexpr=ok hcinterval=%s hcfails=1" % (b.url, T.FAST),
+        top=T.OK_EXPR))
+    T.wait_hcfl(h, a, True, 15)
+    # b's checks take 1.5 s each and pass: after three, still no HcFl
+    T.poll(lambda: len([r for r in T.recorded_requests(b)
+                        if r["path"].startswith("/slow")]) >= 4,
+           20, "three finished checks of b")
+    assert "HcFl" not in T.status_of(h, b)
+
+
+BAD = {
+    "hctimeout=0": "hctimeout must be a time above 0",
+    "hctimeout=-1": "hctimeout must be a time above 0",
+    "hctimeout=2x": "hctimeout must be a time above 0",
+    "hctimeout=3601": "hctimeout must be a time above 0",
+    "hchost=": "hchost must be a host name",
+    "hchost=a/b": "hchost must be a host name",
+}
+
+
+@pytest.mark.parametrize("param", sorted(BAD))
+def test_bad_values_fail_startup(param, make_httpd):
+    h = T.hc_httpd(make_httpd, "lbx", """
+<Proxy balancer://hc>
+    BalancerMember http://127.0.0.1:9 hcmethod=GET %s
+</Proxy>
+""" % param, start=False)
+    p = h.configtest()
+    out = p.stdout + p.stderr
+    assert p.returncode != 0, out
+    assert BAD[param] in out, out[-2000:]
