@@ -10,18 +10,23 @@ import test_hcheck as T
 
 def test_hchost_sets_the_probe_host_header(make_httpd, backends):
     """Without hchost the check's Host is the member's host:port (stock's);
-    with it, exactly the value given."""
-    a, b = backends.start_many("a", "b")
+    with it, exactly the value given, also through a ProxyHCTemplate."""
+    a, b, c = backends.start_many("a", "b", "c")
     t0 = time.time()  # the harness's own readiness probes come before
     T.hc_httpd(make_httpd, "lbx", T.balancer(
         "BalancerMember %s hcmethod=GET hcuri=/health hcinterval=%s "
         "hchost=health.example:8443" % (a.url, T.FAST),
         "BalancerMember %s hcmethod=GET hcuri=/health hcinterval=%s"
-        % (b.url, T.FAST)))
+        % (b.url, T.FAST),
+        "BalancerMember %s hctemplate=T" % c.url,
+        top="ProxyHCTemplate T hcmethod=GET hcuri=/health hcinterval=%s "
+        "hchost=tpl.example hctimeout=2" % T.FAST))
     hits_a = T.wait_hits(a, 2, t0, 10)
     hits_b = T.wait_hits(b, 2, t0, 10)
+    hits_c = T.wait_hits(c, 2, t0, 10)
     assert {h["host"] for h in hits_a} == {"health.example:8443"}, hits_a
     assert {h["host"] for h in hits_b} == {"127.0.0.1:%d" % b.port}, hits_b
+    assert {h["host"] for h in hits_c} == {"tpl.example"}, hits_c
 
 
 def test_hctimeout_fails_a_check_the_member_timeout_would_pass(
