@@ -44,7 +44,8 @@ static void apply_result(struct lbx_hc_task *t, int ok)
     if (!ok && !out) {
         w->s->error_time = apr_time_now();
     }
-    change = lbx_hc_step(&counts, out, ok, w->s->passes, w->s->fails);
+    change = lbx_hc_step(&counts, out, ok, w->s->passes, w->s->fails,
+                         lbx_hc_extra_of(w) && lbx_hc_extra_of(w)->consecutive);
     w->s->pcount = counts.pcount;
     w->s->fcount = counts.fcount;
     if (change != LBX_HC_NO_CHANGE) {

@@ -32,6 +32,7 @@ enum {
     HCP_EXPR,
     HCP_TIMEOUT,
     HCP_HOST,
+    HCP_CONSECUTIVE,
     HCP_COUNT
 };
 #define HCP(x) (1u << HCP_##x)
@@ -345,6 +346,14 @@ static const char *parse_param(apr_pool_t *p, struct lbx_hc_ctx *ctx,
         err = parse_timeout(p, val, &hp->extra.timeout);
         hp->set |= HCP(TIMEOUT);
     }
+    else if (!ap_cstr_casecmp(key, "hcconsecutive")) {
+        if (ap_cstr_casecmp(val, "on") && ap_cstr_casecmp(val, "off")) {
+            return apr_psprintf(p, "hcconsecutive must be on or off, not '%s'",
+                                val);
+        }
+        hp->extra.consecutive = !ap_cstr_casecmp(val, "on");
+        hp->set |= HCP(CONSECUTIVE);
+    }
     else if (!ap_cstr_casecmp(key, "hchost")) {
         err = parse_host(p, val, &hp->extra.host);
         hp->set |= HCP(HOST);
@@ -370,7 +379,7 @@ static void apply_extra(apr_pool_t *p, proxy_worker *w,
 {
     struct lbx_hc_extra *x;
 
-    if (!(hp->set & (HCP(TIMEOUT) | HCP(HOST)))) {
+    if (!(hp->set & (HCP(TIMEOUT) | HCP(HOST) | HCP(CONSECUTIVE)))) {
         return;
     }
     if (!hc_extras) {
@@ -386,6 +395,9 @@ static void apply_extra(apr_pool_t *p, proxy_worker *w,
     }
     if (hp->set & HCP(HOST)) {
         x->host = hp->extra.host;
+    }
+    if (hp->set & HCP(CONSECUTIVE)) {
+        x->consecutive = hp->extra.consecutive;
     }
 }
 

@@ -15,11 +15,13 @@ struct lbx_hc_expr {
 };
 
 /* A member's check settings that stock's member record has no field for:
- * hctimeout (0: the member's timeout, as stock) and hchost (NULL: the
- * member's host and port, as stock). */
+ * hctimeout (0: the member's timeout, as stock), hchost (NULL: the
+ * member's host and port, as stock) and hcconsecutive (off: stock's
+ * counting). */
 struct lbx_hc_extra {
     apr_interval_time_t timeout;
     const char *host;
+    int consecutive; /* hcconsecutive=on: passes and fails in a row */
 };
 #define LBX_HC_TIMEOUT_MAX_S 3600
 #define LBX_HC_HOST_MAX 255

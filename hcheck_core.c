@@ -4,8 +4,17 @@
 #include "hcheck_core.h"
 
 enum lbx_hc_change lbx_hc_step(struct lbx_hc_counts *c, int out, int ok,
-                               int passes, int fails)
+                               int passes, int fails, int consecutive)
 {
+    if (consecutive) {
+        /* A result of the other kind starts the run again. */
+        if (out && !ok) {
+            c->pcount = 0;
+        }
+        else if (!out && ok) {
+            c->fcount = 0;
+        }
+    }
     if (out) {
         if (ok && ++c->pcount >= passes) {
             c->pcount = 0;

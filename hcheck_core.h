@@ -20,12 +20,14 @@ struct lbx_hc_counts {
 };
 
 /* One check result.  `out`: the member is hc-failed or in error now.
- * Stock's counting, kept on purpose: a member that is out comes back
- * after `passes` successes and a member that is in goes out after `fails`
+ * Stock's counting, the default: a member that is out comes back after
+ * `passes` successes and a member that is in goes out after `fails`
  * failures, and neither count is reset by a result of the other kind, so
- * they need not be consecutive (the documentation says they must be). */
+ * they need not be consecutive (the documentation says they must be).
+ * With `consecutive`, a result of the other kind resets the count: the
+ * passes or failures must come in a row. */
 enum lbx_hc_change lbx_hc_step(struct lbx_hc_counts *c, int out, int ok,
-                               int passes, int fails);
+                               int passes, int fails, int consecutive);
 
 /* The path a GET/HEAD check asks for: the member URL's path and hcuri
  * joined by exactly one '/', always starting with '/'.  (Stock inserts a

@@ -70,3 +70,43 @@ def test_bad_values_fail_startup(param, make_httpd):
     out = p.stdout + p.stderr
     assert p.returncode != 0, out
     assert BAD[param] in out, out[-2000:]
+
+
+def test_hcconsecutive_needs_failures_in_a_row(make_httpd, backends):
+    """Stock's counting (test_hcheck.py) disables on fail-pass-fail with
+    hcfails=2; with hcconsecutive=on eight alternating answers change
+    nothing, and two failures in a row disable."""
+    a, b = backends.start_many("a", "b")
+    # a whole second between checks leaves the flip below ample time
+    h = T.hc_httpd(make_httpd, "lbx", T.balancer(
+        "BalancerMember %s hcmethod=GET hcuri=/health hcinterval=1 "
+        "hcfails=2 hcpasses=2 hcconsecutive=on" % a.url,
+        "BalancerMember %s" % b.url))
+    n0 = T.set_health(a, status=500)["count"]
+    seen = []
+
+    def alternate():
+        hits = T.hits_after(a, n0)
+        if len(hits) > len(seen):
+            seen[:] = hits
+            T.set_health(a, status=500 if seen[-1]["status"] == 200 else 200)
+        assert "HcFl" not in T.status_of(h, a), [x["status"] for x in seen]
+        return len(seen) >= 8
+    T.poll(alternate, 30, "eight alternating checks", step=0.02)
+    statuses = [x["status"] for x in seen]
+    # the backend flipped after every check: no two equal answers in a row
+    assert all(x != y for x, y in zip(statuses, statuses[1:])), statuses
+    T.set_health(a, status=500)
+    T.wait_hcfl(h, a, True, 10)
+
+
+def test_hcconsecutive_value_is_checked(make_httpd):
+    h = T.hc_httpd(make_httpd, "lbx", """
+<Proxy balancer://hc>
+    BalancerMember http://127.0.0.1:9 hcmethod=GET hcconsecutive=yes
+</Proxy>
+""", start=False)
+    p = h.configtest()
+    out = p.stdout + p.stderr
+    assert p.returncode != 0, out
+    assert "hcconsecutive must be on or off, not 'yes'" in out, out[-2000:]

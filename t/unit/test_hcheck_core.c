@@ -9,7 +9,7 @@
  * in rotation; return the transitions as a string: 'D' disable, 'E'
  * enable, '.' nothing. */
 static void run(const char *results, int passes, int fails, int start_out,
-                char *got)
+                int consecutive, char *got)
 {
     struct lbx_hc_counts c = { 0, 0 };
     int out = start_out;
@@ -17,7 +17,7 @@ static void run(const char *results, int passes, int fails, int start_out,
 
     for (i = 0; results[i]; i++) {
         enum lbx_hc_change ch =
-            lbx_hc_step(&c, out, results[i] == '+', passes, fails);
+            lbx_hc_step(&c, out, results[i] == '+', passes, fails, consecutive);
         got[i] = ch == LBX_HC_DISABLE ? 'D' : ch == LBX_HC_ENABLE ? 'E' : '.';
         if (ch == LBX_HC_DISABLE) {
             out = 1;
@@ -32,19 +32,29 @@ static void run(const char *results, int passes, int fails, int start_out,
 static const struct {
     const char *what;
     const char *results;
-    int passes, fails, start_out;
+    int passes, fails, start_out, consecutive;
     const char *expect;
 } steps[] = {
-    { "defaults 1/1", "+-+-", 1, 1, 0, ".DED" },
-    { "fails=3 needs three failures", "---", 1, 3, 0, "..D" },
-    { "failures need not be consecutive (stock)", "-+-+-", 1, 3, 0, "....D" },
-    { "passes=2 needs two passes to come back", "--++", 2, 1, 0, "D..E" },
-    { "passes need not be consecutive (stock)", "-+-+", 2, 1, 0, "D..E" },
-    { "failures while out change nothing", "-----+", 1, 1, 0, "D....E" },
-    { "member in error from traffic comes back on a pass", "+", 3, 1, 1, "." },
-    { "member in error from traffic: passes=1", "+", 1, 1, 1, "E" },
-    { "counts restart after a transition", "--+--", 1, 2, 0, ".DE.D" },
-    { "zero thresholds act on the first result", "-+", 0, 0, 0, "DE" },
+    { "defaults 1/1", "+-+-", 1, 1, 0, 0, ".DED" },
+    { "fails=3 needs three failures", "---", 1, 3, 0, 0, "..D" },
+    { "failures need not be consecutive (stock)", "-+-+-", 1, 3, 0, 0,
+      "....D" },
+    { "passes=2 needs two passes to come back", "--++", 2, 1, 0, 0, "D..E" },
+    { "passes need not be consecutive (stock)", "-+-+", 2, 1, 0, 0, "D..E" },
+    { "failures while out change nothing", "-----+", 1, 1, 0, 0, "D....E" },
+    { "member in error from traffic comes back on a pass", "+", 3, 1, 1, 0,
+      "." },
+    { "member in error from traffic: passes=1", "+", 1, 1, 1, 0, "E" },
+    { "counts restart after a transition", "--+--", 1, 2, 0, 0, ".DE.D" },
+    { "zero thresholds act on the first result", "-+", 0, 0, 0, 0, "DE" },
+    { "consecutive: a pass between failures starts again", "-+-+-", 1, 3, 0, 1,
+      "....." },
+    { "consecutive: three failures in a row", "-+---", 1, 3, 0, 1, "....D" },
+    { "consecutive: a failure between passes starts again", "-+-+", 2, 1, 0, 1,
+      "D..." },
+    { "consecutive: two passes in a row", "-+-++", 2, 1, 0, 1, "D...E" },
+    { "consecutive: counts restart after a transition", "--+--", 1, 2, 0, 1,
+      ".DE.D" },
 };
 
 START_TEST(test_state_machine)
@@ -52,7 +62,7 @@ START_TEST(test_state_machine)
     char got[32];
 
     run(steps[_i].results, steps[_i].passes, steps[_i].fails,
-        steps[_i].start_out, got);
+        steps[_i].start_out, steps[_i].consecutive, got);
     ck_assert_msg(strcmp(got, steps[_i].expect) == 0, "%s: got %s, want %s",
                   steps[_i].what, got, steps[_i].expect);
 }
