@@ -184,8 +184,39 @@ static void maybe_check(proxy_worker *w, proxy_balancer *b, server_rec *s,
     }
 }
 
+/* Members that share an interval would otherwise all be checked on the
+ * same tick, forever (1,000 members, one burst of 1,000 connections per
+ * interval).  When the watchdog starts, member j of a balancer's n gets
+ * its first check j + 1 n-ths of an interval from now instead of a whole
+ * interval: the checks of a balancer are spread evenly over the interval
+ * and stay so, each one following its own previous check.  No member is
+ * checked later than it would have been. */
+static int spread_first_checks(server_rec *s, proxy_server_conf *conf,
+                               proxy_balancer *b, void *data)
+{
+    proxy_worker **workers = (proxy_worker **)b->workers->elts;
+    apr_time_t now = *(apr_time_t *)data;
+    int j, n = b->workers->nelts;
+
+    (void)s;
+    (void)conf;
+    for (j = 0; j < n; j++) {
+        proxy_worker_shared *ws = workers[j]->s;
+        apr_time_t updated = lbx_atomic_load(&ws->updated);
+        apr_time_t first = now - ws->interval + ws->interval * (j + 1) / n;
+
+        if (updated != 0 && first < updated) {
+            __atomic_compare_exchange_n(&ws->updated, &updated, first, 0,
+                                        __ATOMIC_RELAXED, __ATOMIC_RELAXED);
+        }
+    }
+    return 0;
+}
+
 static void watchdog_starting(server_rec *main_s, apr_pool_t *pool)
 {
+    apr_time_t now = apr_time_now();
+
     int threads = lbx_hc_threads();
 
     hc_pool = NULL;
@@ -201,6 +232,7 @@ static void watchdog_starting(server_rec *main_s, apr_pool_t *pool)
         hc_pool = NULL;
     }
     for_each_member(main_s, pool, mark_fresh, 0);
+    lbx_each_balancer(main_s, spread_first_checks, &now);
 }
 
 static apr_status_t hc_watchdog_cb(int state, void *data, apr_pool_t *pool)

@@ -110,3 +110,26 @@ def test_hcconsecutive_value_is_checked(make_httpd):
     out = p.stdout + p.stderr
     assert p.returncode != 0, out
     assert "hcconsecutive must be on or off, not 'yes'" in out, out[-2000:]
+
+
+def test_first_checks_are_spread_over_the_interval(make_httpd, backends):
+    """20 members with hcinterval=2: stock checks all of them on the same
+    watchdog tick, every interval; mod_lbx spreads a balancer's first
+    checks over the first interval (member j of n after (j+1)/n of it), and
+    each later check follows its own previous one, so they stay spread."""
+    be = backends.start("be")
+    t0 = time.time()
+    T.hc_httpd(make_httpd, "lbx", T.balancer(*[
+        "BalancerMember %s/m%02d hcmethod=GET hcuri=/health hcinterval=2"
+        % (be.url, i + 1) for i in range(20)]))
+
+    def first_hits():
+        first = {}
+        for x in T.hits_since(be, t0):
+            first.setdefault(x["path"].split("/")[1], x["t"])
+        return first if len(first) == 20 else None
+    first, _ = T.poll(first_hits, 15, "a first check of every member")
+    times = sorted(first.values())
+    # evenly over 2 s: ~1.9 s from the first to the last; one tick: ~0
+    assert times[-1] - times[0] >= 1.0, [round(t - times[0], 2)
+                                         for t in times]
