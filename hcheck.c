@@ -39,13 +39,14 @@ static void apply_result(struct lbx_hc_task *t, int ok)
     int out =
         (w->s->status & (PROXY_WORKER_HC_FAIL | PROXY_WORKER_IN_ERROR)) != 0;
     struct lbx_hc_counts counts = { w->s->pcount, w->s->fcount };
+    const struct lbx_hc_extra *x = lbx_hc_extra_of(w);
     enum lbx_hc_change change;
 
     if (!ok && !out) {
         w->s->error_time = apr_time_now();
     }
     change = lbx_hc_step(&counts, out, ok, w->s->passes, w->s->fails,
-                         lbx_hc_extra_of(w) && lbx_hc_extra_of(w)->consecutive);
+                         x && x->consecutive);
     w->s->pcount = counts.pcount;
     w->s->fcount = counts.fcount;
     if (change != LBX_HC_NO_CHANGE) {

@@ -275,10 +275,17 @@ ProxyPass /web balancer://web
 
 
 def _alive(el):
-    """False once el belongs to a page that was replaced."""
-    from selenium.common.exceptions import StaleElementReferenceException
+    """False once el belongs to a page that was replaced.  Chromium says so
+    with a stale-element error or, while the new page is being attached,
+    with "Node with given id does not belong to the document"."""
+    from selenium.common.exceptions import (StaleElementReferenceException,
+                                            WebDriverException)
     try:
         el.tag_name
         return True
     except StaleElementReferenceException:
         return False
+    except WebDriverException as e:
+        if "does not belong to the document" in str(e):
+            return False
+        raise
