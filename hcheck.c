@@ -18,6 +18,7 @@
 #include "hcheck_core.h"
 #include "hcheck_probe.h"
 #include "lbx_hot.h"
+#include "outlier.h"
 
 APLOG_USE_MODULE(lbx);
 
@@ -49,9 +50,6 @@ static void apply_result(struct lbx_hc_task *t, int ok)
                          x && x->consecutive);
     w->s->pcount = counts.pcount;
     w->s->fcount = counts.fcount;
-    if (change != LBX_HC_NO_CHANGE) {
-        lbx_hot_changed(t->b);
-    }
     if (change == LBX_HC_ENABLE) {
         lbx_status_clear(w, PROXY_WORKER_HC_FAIL | PROXY_WORKER_IN_ERROR);
         ap_log_error(APLOG_MARK, APLOG_INFO, 0, t->s,
@@ -64,6 +62,10 @@ static void apply_result(struct lbx_hc_task *t, int ok)
                      LBXLOGNO(03303) "%sHealth check DISABLING %s",
                      t->threaded ? "Threaded " : "", w->s->name_ex);
     }
+    if (change != LBX_HC_NO_CHANGE) {
+        lbx_outlier_note(t->b, w); /* slow start from here */
+        lbx_hot_changed(t->b);
+    }
 }
 
 static void *APR_THREAD_FUNC check_member(apr_thread_t *thread, void *data)
@@ -73,6 +75,7 @@ static void *APR_THREAD_FUNC check_member(apr_thread_t *thread, void *data)
 
     (void)thread;
     apply_result(t, lbx_hc_probe(t));
+    lbx_outlier_checked(t->b, w, t->result, t->status, t->s);
     /* Done: the next check is due one interval from now. */
     lbx_atomic_store(&w->s->updated, apr_time_now());
     apr_pool_destroy(t->pool);

@@ -438,10 +438,16 @@ static const char *set_worker_hc_param(apr_pool_t *p, server_rec *s,
 {
     struct hc_params hp;
     const char *err;
+    int known;
 
     (void)tmpl;
     if (!w) {
         return "Bad call to set_worker_hc_param()";
+    }
+    /* ejectfails= and slowstart= come this way too (lbx_conf.c). */
+    err = lbx_conf_set_member_key(p, w, key, val, &known);
+    if (known) {
+        return err;
     }
     memset(&hp, 0, sizeof(hp));
     if ((err = parse_param(p, hc_ctx(s, p), key, val, &hp)) != NULL) {

@@ -414,7 +414,9 @@ static int judge(struct lbx_hc_task *t, const char *method,
     if (!*ws->hcexpr || !(e = lbx_hc_expr_find(t->s, ws->hcexpr))) {
         /* An expression unknown in this server's context (set through
          * another vhost's manager) judges on the status, as stock does. */
-        return f->status >= 200 && f->status < 400;
+        t->result = f->status >= 200 && f->status < 400 ? LBX_CHECK_PASSED
+                                                        : LBX_CHECK_STATUS;
+        return t->result == LBX_CHECK_PASSED;
     }
     headers = apr_table_make(t->pool, 8);
     while (lbx_hc_next_header(buf, f->head_len, &pos, &name, &nlen, &value,
@@ -435,8 +437,10 @@ static int judge(struct lbx_hc_task *t, const char *method,
                 03301) "Error evaluating health check condition expression "
                        "%s for %s: %s",
             ws->hcexpr, ws->name_ex, err);
+        t->result = LBX_CHECK_EXPR_ERROR;
         return 0;
     }
+    t->result = ok > 0 ? LBX_CHECK_PASSED : LBX_CHECK_EXPR;
     return ok > 0;
 }
 
@@ -451,6 +455,7 @@ static int hc_http(struct lbx_hc_task *t, apr_socket_t *sock, hcmethod_t m)
         || !read_answer(t, sock, m == GET || m == GET11, &f, &buf)) {
         return 0;
     }
+    t->status = f.status;
     return judge(t, method, &f, buf);
 }
 
@@ -461,12 +466,16 @@ int lbx_hc_probe(struct lbx_hc_task *t)
     apr_socket_t *sock = NULL;
     int ok;
 
+    t->result = LBX_CHECK_CONNECT;
+    t->status = 0;
     if (hc_connect(t, &sock) != APR_SUCCESS) {
         if (sock) {
             apr_socket_close(sock);
         }
         return 0;
     }
+    /* Past the connect, a failure not judged otherwise is the answer's. */
+    t->result = LBX_CHECK_ANSWER;
     if (m == TCP || (lbx_hc_is_tls(ws->scheme) && m != CPING)) {
         ok = 1;
     }
@@ -475,6 +484,9 @@ int lbx_hc_probe(struct lbx_hc_task *t)
     }
     else {
         ok = hc_http(t, sock, m);
+    }
+    if (ok) {
+        t->result = LBX_CHECK_PASSED;
     }
     apr_socket_close(sock);
     return ok;

@@ -2,7 +2,7 @@
 #ifndef LBX_HCHECK_PROBE_H
 #define LBX_HCHECK_PROBE_H
 
-#include "lbx_proxy.h"
+#include "lbx_hot.h"
 
 struct lbx_hc_task {
     apr_pool_t *pool; /* unmanaged: made by the watchdog thread,
@@ -11,6 +11,8 @@ struct lbx_hc_task {
     proxy_balancer *b; /* the balancer it was found in */
     server_rec *s;
     int threaded; /* run by the thread pool (for messages) */
+    enum lbx_check_result result; /* what the check found */
+    int status; /* the HTTP status it got, 0: none */
 };
 
 /* child_init: the address cache and the allocator of check pools live in
@@ -20,7 +22,8 @@ void lbx_hc_probe_child_init(apr_pool_t *pool);
 /* A pool for one check, on the shared allocator (recycled memory). */
 apr_status_t lbx_hc_task_pool(apr_pool_t **p);
 
-/* Run the check of t->w as its hcmethod says: 1 passed, 0 failed. */
+/* Run the check of t->w as its hcmethod says: 1 passed, 0 failed; why in
+ * t->result and t->status. */
 int lbx_hc_probe(struct lbx_hc_task *t);
 
 /* Whether a member of this scheme talks TLS. */

@@ -9,8 +9,19 @@ APLOG_USE_MODULE(lbx);
 struct lbx_server_conf {
     const char *hb_path; /* HeartbeatStorage, NULL = not set here */
     struct lbx_hc_ctx *hc; /* ProxyHCExpr/ProxyHCTemplate context */
-    apr_hash_t *hash; /* balancer name -> struct lbx_hash_conf */
+    apr_hash_t *balancers; /* balancer name -> struct balancer_conf */
 };
+
+/* What mod_lbx's own directives inside <Proxy balancer://...> set. */
+struct balancer_conf {
+    struct lbx_hash_conf hash;
+    struct lbx_outlier_conf outlier;
+};
+
+/* Member settings from BalancerMember/ProxySet keys mod_proxy does not
+ * know: proxy_worker * -> struct lbx_member_conf, for the configuration
+ * being read (reset by lbx_conf_pre_config). */
+static apr_hash_t *member_confs;
 
 static struct lbx_server_conf *server_conf(server_rec *s)
 {
@@ -30,10 +41,10 @@ void *lbx_conf_merge(apr_pool_t *p, void *basev, void *addv)
 
     conf->hb_path = add->hb_path ? add->hb_path : base->hb_path;
     conf->hc = add->hc ? add->hc : base->hc;
-    conf->hash = add->hash && base->hash
-        ? apr_hash_overlay(p, add->hash, base->hash)
-        : add->hash ? add->hash
-                    : base->hash;
+    conf->balancers = add->balancers && base->balancers
+        ? apr_hash_overlay(p, add->balancers, base->balancers)
+        : add->balancers ? add->balancers
+                         : base->balancers;
     return conf;
 }
 
@@ -99,10 +110,11 @@ const char *lbx_conf_set_heartbeat_storage(cmd_parms *cmd, void *dconf,
     return NULL;
 }
 
-/* ---- byhash settings ---------------------------------------------------- */
+/* ---- settings of a balancer -------------------------------------------- */
 
-/* The settings of the <Proxy balancer://...> section being read. */
-static const char *hash_conf_of(cmd_parms *cmd, struct lbx_hash_conf **hc)
+/* The settings of the <Proxy balancer://...> section being read, made
+ * with stock's defaults for everything. */
+static const char *balancer_conf_of(cmd_parms *cmd, struct balancer_conf **bc)
 {
     struct lbx_server_conf *conf = server_conf(cmd->server);
     const char *name = cmd->path;
@@ -115,16 +127,26 @@ static const char *hash_conf_of(cmd_parms *cmd, struct lbx_hash_conf **hc)
                            "<Proxy balancer://...>",
                            NULL);
     }
-    if (!conf->hash) {
-        conf->hash = apr_hash_make(cmd->pool);
+    if (!conf->balancers) {
+        conf->balancers = apr_hash_make(cmd->pool);
     }
-    *hc = apr_hash_get(conf->hash, name, APR_HASH_KEY_STRING);
-    if (!*hc) {
-        *hc = apr_pcalloc(cmd->pool, sizeof(**hc));
-        apr_hash_set(conf->hash, apr_pstrdup(cmd->pool, name),
-                     APR_HASH_KEY_STRING, *hc);
+    *bc = apr_hash_get(conf->balancers, name, APR_HASH_KEY_STRING);
+    if (!*bc) {
+        *bc = apr_pcalloc(cmd->pool, sizeof(**bc));
+        (*bc)->outlier = *lbx_conf_outlier(NULL, NULL);
+        apr_hash_set(conf->balancers, apr_pstrdup(cmd->pool, name),
+                     APR_HASH_KEY_STRING, *bc);
     }
     return NULL;
+}
+
+static const char *hash_conf_of(cmd_parms *cmd, struct lbx_hash_conf **hc)
+{
+    struct balancer_conf *bc;
+    const char *err = balancer_conf_of(cmd, &bc);
+
+    *hc = err ? NULL : &bc->hash;
+    return err;
 }
 
 const char *lbx_conf_set_hash_key(cmd_parms *cmd, void *dconf, const char *expr)
@@ -177,9 +199,254 @@ const struct lbx_hash_conf *lbx_conf_hash(server_rec *s, const char *name)
 {
     static const struct lbx_hash_conf defaults = { NULL, 0 };
     struct lbx_server_conf *conf = s && name ? server_conf(s) : NULL;
-    const struct lbx_hash_conf *hc = conf && conf->hash
-        ? apr_hash_get(conf->hash, name, APR_HASH_KEY_STRING)
+    const struct balancer_conf *bc = conf && conf->balancers
+        ? apr_hash_get(conf->balancers, name, APR_HASH_KEY_STRING)
         : NULL;
 
-    return hc ? hc : &defaults;
+    return bc ? &bc->hash : &defaults;
+}
+
+const struct lbx_outlier_conf *lbx_conf_outlier(server_rec *s, const char *name)
+{
+    /* Off, with Envoy-like limits for when a member turns it on. */
+    static const struct lbx_outlier_conf defaults = {
+        .fails = 0,
+        .max_share_pct = 50,
+        .time_us = APR_USEC_PER_SEC * 30,
+        .max_us = APR_USEC_PER_SEC * 300,
+        .budget_min = 3,
+    };
+    struct lbx_server_conf *conf = s && name ? server_conf(s) : NULL;
+    const struct balancer_conf *bc = conf && conf->balancers
+        ? apr_hash_get(conf->balancers, name, APR_HASH_KEY_STRING)
+        : NULL;
+
+    return bc ? &bc->outlier : &defaults;
+}
+
+/* ---- ejection, slow start, retry budget --------------------------------- */
+
+/* A time like "30", "30s", "500ms" (seconds when bare), within
+ * [min_us, LBX_EJECT_TIME_MAX_S]. */
+static const char *parse_time(apr_pool_t *p, const char *what, const char *val,
+                              uint64_t min_us, uint64_t *out)
+{
+    apr_interval_time_t t;
+    const char *unit = val;
+
+    while (apr_isdigit(*unit)) {
+        unit++;
+    }
+    /* httpd's parser reads only the unit's first letter ("soon" is 0 s). */
+    if (unit == val
+        || (*unit && strcmp(unit, "s") && strcmp(unit, "ms")
+            && strcmp(unit, "mi") && strcmp(unit, "h"))
+        || ap_timeout_parameter_parse(val, &t, "s") != APR_SUCCESS
+        || t < (apr_interval_time_t)min_us
+        || t > apr_time_from_sec(LBX_EJECT_TIME_MAX_S)) {
+        return apr_psprintf(p,
+                            "%s must be a time from %s to %ds (e.g. 30s, "
+                            "500ms), not '%s'",
+                            what, min_us ? "1ms" : "0", LBX_EJECT_TIME_MAX_S,
+                            val);
+    }
+    *out = (uint64_t)t;
+    return NULL;
+}
+
+/* A whole number in [min, max]. */
+static const char *parse_number(apr_pool_t *p, const char *what,
+                                const char *val, unsigned min, unsigned max,
+                                uint32_t *out)
+{
+    char *end = NULL;
+    unsigned long v = apr_isdigit(*val) ? strtoul(val, &end, 10) : 0;
+
+    if (!end || *end || v < min || v > max) {
+        return apr_psprintf(p,
+                            "%s must be a whole number from %u to %u, not "
+                            "'%s'",
+                            what, min, max, val);
+    }
+    *out = (uint32_t)v;
+    return NULL;
+}
+
+static const char *eject_key(apr_pool_t *p, struct lbx_outlier_conf *oc,
+                             const char *key, const char *val)
+{
+    int n;
+
+    if (!ap_cstr_casecmp(key, "fails")) {
+        return parse_number(p, "LBXEjection fails", val, 1, LBX_EJECT_FAILS_MAX,
+                            &oc->fails);
+    }
+    if (!ap_cstr_casecmp(key, "time")) {
+        return parse_time(p, "LBXEjection time", val, 1000, &oc->time_us);
+    }
+    if (!ap_cstr_casecmp(key, "maxtime")) {
+        return parse_time(p, "LBXEjection maxtime", val, 1000, &oc->max_us);
+    }
+    if (!ap_cstr_casecmp(key, "maxshare")) {
+        return parse_number(p, "LBXEjection maxshare", val, 1, 100,
+                            &oc->max_share_pct);
+    }
+    if (!ap_cstr_casecmp(key, "status")) {
+        n = lbx_eject_parse_statuses(val, oc->statuses, LBX_EJECT_STATUS_MAX);
+        if (n < 0) {
+            return apr_psprintf(p,
+                                "LBXEjection status must list at most %d "
+                                "HTTP statuses from 400 to 599, like "
+                                "500,502-504, not '%s'",
+                                LBX_EJECT_STATUS_MAX, val);
+        }
+        oc->nstatus = (uint32_t)n;
+        return NULL;
+    }
+    return apr_psprintf(p,
+                        "LBXEjection: unknown setting '%s' (fails, time, "
+                        "maxtime, maxshare, status)",
+                        key);
+}
+
+/* LBXEjection fails=N [time=T] [maxtime=T] [maxshare=PCT] [status=LIST]
+ * or LBXEjection off. */
+const char *lbx_conf_set_ejection(cmd_parms *cmd, void *dconf, const char *args)
+{
+    struct balancer_conf *bc;
+    struct lbx_outlier_conf oc;
+    const char *err = balancer_conf_of(cmd, &bc);
+    char *word;
+
+    (void)dconf;
+    if (err) {
+        return err;
+    }
+    oc = bc->outlier;
+    oc.fails = 0;
+    oc.nstatus = 0;
+    if (!ap_cstr_casecmp(args, "off")) {
+        bc->outlier = oc;
+        return NULL;
+    }
+    while (*(word = ap_getword_conf(cmd->pool, &args))) {
+        char *val = strchr(word, '=');
+
+        if (!val) {
+            return apr_psprintf(cmd->pool, "LBXEjection: '%s' is not key=value",
+                                word);
+        }
+        *val++ = '\0';
+        if ((err = eject_key(cmd->pool, &oc, word, val)) != NULL) {
+            return err;
+        }
+    }
+    if (!oc.fails) {
+        return "LBXEjection needs fails=N (or 'off')";
+    }
+    if (oc.max_us < oc.time_us) {
+        return "LBXEjection maxtime must not be shorter than time";
+    }
+    bc->outlier = oc;
+    return NULL;
+}
+
+const char *lbx_conf_set_slow_start(cmd_parms *cmd, void *dconf,
+                                    const char *val)
+{
+    struct balancer_conf *bc;
+    const char *err = balancer_conf_of(cmd, &bc);
+
+    (void)dconf;
+    if (err) {
+        return err;
+    }
+    if (!ap_cstr_casecmp(val, "off")) {
+        bc->outlier.slow_start_us = 0;
+        return NULL;
+    }
+    return parse_time(cmd->pool, "LBXSlowStart", val, 0,
+                      &bc->outlier.slow_start_us);
+}
+
+/* LBXRetryBudget PCT [MIN] or off. */
+const char *lbx_conf_set_retry_budget(cmd_parms *cmd, void *dconf,
+                                      const char *pct, const char *min)
+{
+    struct balancer_conf *bc;
+    const char *err = balancer_conf_of(cmd, &bc);
+
+    (void)dconf;
+    if (err) {
+        return err;
+    }
+    if (!ap_cstr_casecmp(pct, "off") && !min) {
+        bc->outlier.budget_pct = 0;
+        return NULL;
+    }
+    if ((err = parse_number(cmd->pool, "LBXRetryBudget's share (%)", pct, 1,
+                            100, &bc->outlier.budget_pct))
+        != NULL) {
+        return err;
+    }
+    return min ? parse_number(cmd->pool, "LBXRetryBudget's minimum", min, 0,
+                              1000000, &bc->outlier.budget_min)
+               : NULL;
+}
+
+/* ---- member keys -------------------------------------------------------- */
+
+static struct lbx_member_conf *member_conf_of(apr_pool_t *p, proxy_worker *w)
+{
+    struct lbx_member_conf *mc;
+
+    if (!member_confs) {
+        member_confs = apr_hash_make(p);
+    }
+    mc = apr_hash_get(member_confs, &w, sizeof(w));
+    if (!mc) {
+        mc = apr_palloc(p, sizeof(*mc));
+        mc->eject_fails = -1;
+        mc->slow_start_us = -1;
+        apr_hash_set(member_confs, apr_pmemdup(p, &w, sizeof(w)), sizeof(w),
+                     mc);
+    }
+    return mc;
+}
+
+const char *lbx_conf_set_member_key(apr_pool_t *p, proxy_worker *w,
+                                    const char *key, const char *val,
+                                    int *known)
+{
+    const char *err;
+    uint64_t t = 0;
+    uint32_t n = 0;
+
+    *known = 1;
+    if (!ap_cstr_casecmp(key, "ejectfails")) {
+        err = parse_number(p, "ejectfails", val, 0, LBX_EJECT_FAILS_MAX, &n);
+        if (!err && w) {
+            member_conf_of(p, w)->eject_fails = (int)n;
+        }
+        return err;
+    }
+    if (!ap_cstr_casecmp(key, "slowstart")) {
+        err = parse_time(p, "slowstart", val, 0, &t);
+        if (!err && w) {
+            member_conf_of(p, w)->slow_start_us = (int64_t)t;
+        }
+        return err;
+    }
+    *known = 0;
+    return NULL;
+}
+
+const struct lbx_member_conf *lbx_conf_member(proxy_worker *w)
+{
+    return member_confs ? apr_hash_get(member_confs, &w, sizeof(w)) : NULL;
+}
+
+void lbx_conf_pre_config(void)
+{
+    member_confs = NULL; /* the previous reading's pool is gone */
 }

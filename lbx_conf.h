@@ -6,6 +6,7 @@
 #include "ap_expr.h"
 
 #include "lbx_proxy.h"
+#include "outlier_core.h"
 
 void *lbx_conf_create(apr_pool_t *p, server_rec *s);
 void *lbx_conf_merge(apr_pool_t *p, void *basev, void *addv);
@@ -33,6 +34,36 @@ const char *lbx_conf_set_hash_balance(cmd_parms *cmd, void *dconf,
 /* The byhash settings of the balancer named `name` in server s (the
  * defaults when it has none). */
 const struct lbx_hash_conf *lbx_conf_hash(server_rec *s, const char *name);
+
+/* LBXEjection, LBXSlowStart, LBXRetryBudget (inside <Proxy
+ * balancer://...>). */
+const char *lbx_conf_set_ejection(cmd_parms *cmd, void *dconf,
+                                  const char *args);
+const char *lbx_conf_set_slow_start(cmd_parms *cmd, void *dconf,
+                                    const char *val);
+const char *lbx_conf_set_retry_budget(cmd_parms *cmd, void *dconf,
+                                      const char *pct, const char *min);
+/* The ejection/slow-start/budget settings of balancer `name` in server s
+ * (the defaults, all off, when it has none or s is NULL). */
+const struct lbx_outlier_conf *lbx_conf_outlier(server_rec *s,
+                                                const char *name);
+
+/* A member's own ejectfails= and slowstart= (BalancerMember/ProxySet
+ * keys); -1: not set, the balancer's setting applies. */
+struct lbx_member_conf {
+    int eject_fails;
+    int64_t slow_start_us;
+};
+/* Key `key` of member w (NULL: only check the value): *known says whether
+ * it is one of mod_lbx's member keys; returns an error naming the key and
+ * the accepted range, or NULL. */
+const char *lbx_conf_set_member_key(apr_pool_t *p, proxy_worker *w,
+                                    const char *key, const char *val,
+                                    int *known);
+/* Member w's own settings, or NULL. */
+const struct lbx_member_conf *lbx_conf_member(proxy_worker *w);
+/* pre_config: forget the previous reading's member settings. */
+void lbx_conf_pre_config(void);
 
 /* The slot holding server s's health-check context (hcheck_conf.c owns
  * what it points to).  With p, a vhost that has no mod_lbx configuration

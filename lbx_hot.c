@@ -22,11 +22,12 @@ struct hot_plan {
 };
 
 #define HOT_ALIGN(n) APR_ALIGN((n), 64)
+#define HOT_ARRAYS 19
 
 static apr_size_t hot_bytes(apr_size_t slots)
 {
     return HOT_ALIGN(sizeof(struct lbx_hot))
-        + 7 * HOT_ALIGN(slots * sizeof(uint64_t));
+        + HOT_ARRAYS * HOT_ALIGN(slots * sizeof(uint64_t));
 }
 
 static int plan_balancer(server_rec *s, proxy_server_conf *conf,
@@ -54,15 +55,22 @@ static struct lbx_hot *lay_out(char **at, apr_size_t slots)
     struct lbx_hot *hot = (struct lbx_hot *)*at;
     char *arrays = *at + HOT_ALIGN(sizeof(*hot));
     apr_size_t array = HOT_ALIGN(slots * sizeof(uint64_t));
+    uint64_t **u64[] = {
+        &hot->sent,        &hot->rcvd,          &hot->out_since,
+        &hot->latency_us,  &hot->latency_at,    &hot->fails,
+        &hot->eject_until, &hot->eject_level,   &hot->ejections,
+        &hot->back_at,     &hot->trial,         &hot->usable_since,
+        &hot->check_at,    &hot->check_result,  &hot->check_status,
+        &hot->eject_fails, &hot->slow_start_us,
+    };
+    size_t i;
 
     hot->cap = (uint32_t)slots;
     hot->debt = (int64_t *)arrays;
     hot->busy = (apr_size_t *)(arrays + array);
-    hot->sent = (uint64_t *)(arrays + 2 * array);
-    hot->rcvd = (uint64_t *)(arrays + 3 * array);
-    hot->out_since = (uint64_t *)(arrays + 4 * array);
-    hot->latency_us = (uint64_t *)(arrays + 5 * array);
-    hot->latency_at = (uint64_t *)(arrays + 6 * array);
+    for (i = 0; i < sizeof(u64) / sizeof(u64[0]); i++) {
+        *u64[i] = (uint64_t *)(arrays + (i + 2) * array);
+    }
     *at += hot_bytes(slots);
     return hot;
 }

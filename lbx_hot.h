@@ -7,6 +7,19 @@
 #define LBX_HOT_H
 
 #include "lbx_proxy.h"
+#include "outlier_core.h"
+
+/* What the last health check of a member found. */
+enum lbx_check_result {
+    LBX_CHECK_NONE = 0,
+    LBX_CHECK_PASSED,
+    LBX_CHECK_CONNECT, /* no connection */
+    LBX_CHECK_ANSWER, /* no complete answer in time */
+    LBX_CHECK_STATUS, /* a status that does not pass */
+    LBX_CHECK_EXPR, /* the expression was false */
+    LBX_CHECK_EXPR_ERROR, /* the expression could not be evaluated */
+    LBX_CHECK_TLS /* the TLS handshake failed */
+};
 
 struct lbx_hot {
     /* Bumped whenever the members a method may choose from may have
@@ -43,6 +56,28 @@ struct lbx_hot {
     uint64_t *out_since;
     uint64_t *latency_us; /* bylatency: peak-EWMA response time, 0 = none */
     uint64_t *latency_at; /* when the last sample was taken (apr_time_t) */
+    /* Failure handling beyond stock (outlier.c). */
+    struct lbx_outlier_conf eject; /* the balancer's settings */
+    uint64_t eject_lock; /* 1 while a process decides an ejection */
+    uint64_t trial_due; /* earliest eject_until of a member without a
+                         * health check that awaits its trial, 0: none */
+    uint64_t ejections_refused; /* over the lbset's max share */
+    uint64_t budget_epoch; /* the retry budget's window number */
+    uint64_t budget_requests[2]; /* by window parity */
+    uint64_t budget_retries[2];
+    uint64_t retries_refused;
+    uint64_t *fails; /* failed answers in a row */
+    uint64_t *eject_until; /* apr_time_t; 0: not ejected */
+    uint64_t *eject_level; /* doublings of the next ejection */
+    uint64_t *ejections; /* ejections since start */
+    uint64_t *back_at; /* when it last came back from an ejection */
+    uint64_t *trial; /* when its trial request was sent, 0: none */
+    uint64_t *usable_since; /* apr_time_t it became usable, 0: it is not */
+    uint64_t *check_at; /* its last health check, apr_time_t */
+    uint64_t *check_result; /* LBX_CHECK_* of that check */
+    uint64_t *check_status; /* the HTTP status it got, 0: none */
+    uint64_t *eject_fails; /* its ejection threshold, 0: never ejected */
+    uint64_t *slow_start_us; /* its slow-start window, 0: none */
 };
 
 /* post_config: one record per balancer (balancers sharing one shared

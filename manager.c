@@ -29,6 +29,7 @@
 #include "manager_view.h"
 #include "hcheck_conf.h"
 #include "lbx_shm.h"
+#include "outlier.h"
 #include "lbx_hot.h"
 
 APLOG_USE_MODULE(lbx);
@@ -204,7 +205,8 @@ static const char *apply_worker(struct lbx_mgr_req *m,
         b->s->need_reset = 1;
     }
     /* Status, weight or lbset may have changed: every child walks the
-     * members again. */
+     * members again; a member enabled here starts its slow start. */
+    lbx_outlier_note(b, w);
     lbx_hot_changed(b);
     return NULL;
 }

@@ -10,6 +10,7 @@
 
 #include "manager_view.h"
 #include "lbx_hot.h"
+#include "outlier.h"
 
 APLOG_USE_MODULE(lbx);
 
@@ -233,6 +234,30 @@ static apr_uint64_t latency_us(proxy_balancer *b, proxy_worker *w)
     return slot >= 0 ? lbx_atomic_load(&hot->latency_us[slot]) : 0;
 }
 
+/* Failure handling beyond stock: ejection, slow start, the last check. */
+static void json_outlier(request_rec *r, proxy_balancer *b, proxy_worker *w)
+{
+    struct lbx_outlier_view v;
+    apr_time_t now = apr_time_now();
+
+    lbx_outlier_view(b, w, now, &v);
+    ap_rprintf(
+        r,
+        "       \"outlier\": {\"consecutive_failures\": %" APR_UINT64_T_FMT
+        ", \"ejected\": %s, \"ejected_until_ms\": %" APR_TIME_T_FMT
+        ", \"ejected_for_ms\": %" APR_TIME_T_FMT
+        ", \"ejections\": %" APR_UINT64_T_FMT ", \"slow_start_pct\": %.1f},\n",
+        v.fails, json_bool(v.ejected_until != 0),
+        apr_time_as_msec(v.ejected_until),
+        v.ejected_until > now ? apr_time_as_msec(v.ejected_until - now) : 0,
+        v.ejections, v.ramp_permille / 10.0);
+    ap_rprintf(r,
+               "       \"last_check\": {\"result\": %s, \"status\": %d, "
+               "\"at_ms\": %" APR_TIME_T_FMT "},\n",
+               json_str(r, lbx_outlier_check_name(v.check_result)),
+               v.check_status, apr_time_as_msec(v.check_at));
+}
+
 static void json_member(request_rec *r, proxy_balancer *b, proxy_worker *w,
                         int comma)
 {
@@ -261,8 +286,9 @@ static void json_member(request_rec *r, proxy_balancer *b, proxy_worker *w,
                ", \"busy\": %" APR_SIZE_T_FMT ", \"lbstatus\": %d, "
                "\"transferred\": %" APR_OFF_T_FMT ", \"read\": %" APR_OFF_T_FMT
                ", \"latency_us\": %" APR_UINT64_T_FMT ",\n",
-               json_bool(PROXY_WORKER_IS_USABLE(w)), s->elected, s->busy,
-               s->lbstatus, s->transferred, s->read, latency_us(b, w));
+               json_bool(lbx_outlier_usable(lbx_hot_of(b), w)), s->elected,
+               s->busy, s->lbstatus, s->transferred, s->read, latency_us(b, w));
+    json_outlier(r, b, w);
     ap_rprintf(
         r,
         "       \"hc\": {\"method\": %s, \"interval_ms\": %" APR_TIME_T_FMT
@@ -297,12 +323,15 @@ void lbx_mgr_render_json(struct lbx_mgr_req *m)
                    "\"nonce\": %s, \"sticky\": %s, \"sticky_param\": %s, "
                    "\"nofailover\": %s, \"timeout\": %" APR_TIME_T_FMT ", "
                    "\"max_attempts\": %d, \"max_members\": %d,\n"
+                   "   \"ejections_refused\": %" APR_UINT64_T_FMT
+                   ", \"retries_refused\": %" APR_UINT64_T_FMT ",\n"
                    "   \"members\": [\n",
                    json_str(r, bp->s->name), json_str(r, bp->s->sname),
                    json_str(r, bp->s->lbpname), json_str(r, bp->s->nonce),
                    json_str(r, bp->s->sticky), json_str(r, bp->s->sticky_path),
                    json_bool(bp->s->sticky_force), apr_time_sec(bp->s->timeout),
-                   bp->s->max_attempts, bp->max_workers);
+                   bp->s->max_attempts, bp->max_workers,
+                   lbx_outlier_refused(bp, 0), lbx_outlier_refused(bp, 1));
         for (j = 0; j < bp->workers->nelts; j++) {
             if (!LBX_MEMBER_REMOVED(w[j])) {
                 json_member(r, bp, w[j], j != last);
@@ -367,17 +396,64 @@ static const char *const metric_help[][3] = {
     { "lbx_member_latency_seconds", "gauge",
       "response time estimate (peak-EWMA, lbmethod=bylatency; 0: none)" },
     { "lbx_member_status", "gauge", "1 if the status flag is set" },
+    { "lbx_member_consecutive_failures", "gauge",
+      "failed answers in a row (timeouts, gateway errors, listed statuses)" },
+    { "lbx_member_ejected", "gauge", "1 while the member is ejected" },
+    { "lbx_member_ejections_total", "counter", "times the member was ejected" },
+    { "lbx_member_slow_start_ratio", "gauge",
+      "share of its weight a returning member gets (1: full)" },
+    { "lbx_member_last_check_passed", "gauge",
+      "1 if the last health check passed (absent: never checked)" },
+    { "lbx_member_last_check_timestamp_seconds", "gauge",
+      "when the last health check ended" },
 };
 
 /* The value of counter or gauge k (below the load factor) of member w. */
-static apr_uint64_t metric_count(size_t k, proxy_worker *w)
+static apr_uint64_t metric_count(size_t k, proxy_balancer *b, proxy_worker *w)
 {
     switch (k) {
-    case 0: return PROXY_WORKER_IS_USABLE(w) ? 1 : 0;
+    case 0: return lbx_outlier_usable(lbx_hot_of(b), w) ? 1 : 0;
     case 1: return w->s->elected;
     case 2: return w->s->busy;
     case 3: return (apr_uint64_t)w->s->transferred;
     default: return (apr_uint64_t)w->s->read;
+    }
+}
+
+/* Ejection, slow start and last-check metric k (0: the first of them). */
+static void outlier_sample(request_rec *r, size_t k, const char *name,
+                           const char *labels, proxy_balancer *b,
+                           proxy_worker *w)
+{
+    struct lbx_outlier_view v;
+
+    lbx_outlier_view(b, w, apr_time_now(), &v);
+    switch (k) {
+    case 0:
+        ap_rprintf(r, "%s{%s} %" APR_UINT64_T_FMT "\n", name, labels, v.fails);
+        break;
+    case 1:
+        ap_rprintf(r, "%s{%s} %d\n", name, labels, v.ejected_until != 0);
+        break;
+    case 2:
+        ap_rprintf(r, "%s{%s} %" APR_UINT64_T_FMT "\n", name, labels,
+                   v.ejections);
+        break;
+    case 3:
+        ap_rprintf(r, "%s{%s} %.3f\n", name, labels, v.ramp_permille / 1000.0);
+        break;
+    case 4:
+        if (v.check_at) {
+            ap_rprintf(r, "%s{%s} %d\n", name, labels,
+                       v.check_result == LBX_CHECK_PASSED);
+        }
+        break;
+    default:
+        if (v.check_at) {
+            ap_rprintf(r, "%s{%s} %.3f\n", name, labels,
+                       (double)v.check_at / APR_USEC_PER_SEC);
+        }
+        break;
     }
 }
 
@@ -390,7 +466,7 @@ static void metric_sample(request_rec *r, size_t k, const char *labels,
 
     if (k < 5) {
         ap_rprintf(r, "%s{%s} %" APR_UINT64_T_FMT "\n", name, labels,
-                   metric_count(k, w));
+                   metric_count(k, b, w));
     }
     else if (k == 5) {
         ap_rprintf(r, "%s{%s} %.2f\n", name, labels,
@@ -399,6 +475,9 @@ static void metric_sample(request_rec *r, size_t k, const char *labels,
     else if (k == 6) {
         ap_rprintf(r, "%s{%s} %.6f\n", name, labels,
                    (double)latency_us(b, w) / 1e6);
+    }
+    else if (k > 7) {
+        outlier_sample(r, k - 8, name, labels, b, w);
     }
     else {
         for (f = 0; f < sizeof(metric_flags) / sizeof(metric_flags[0]); f++) {

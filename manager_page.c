@@ -15,6 +15,7 @@
 #include "manager_view.h"
 #include "hcheck_conf.h"
 #include "lbx_shm.h"
+#include "outlier.h"
 
 APLOG_USE_MODULE(lbx);
 
@@ -170,6 +171,58 @@ static void html_member_row(request_rec *r, proxy_balancer *b, proxy_worker *w,
     ap_rputs("\n</tr>\n", r);
 }
 
+/* mod_lbx's failure handling, for balancers that use it (a table of its
+ * own after the members', so stock's table keeps its columns). */
+static void html_outlier_table(request_rec *r, proxy_balancer *b)
+{
+    proxy_worker **workers = (proxy_worker **)b->workers->elts;
+    apr_time_t now = apr_time_now();
+    struct lbx_outlier_view v;
+    int i, on = 0;
+
+    for (i = 0; i < b->workers->nelts && !on; i++) {
+        lbx_outlier_view(b, workers[i], now, &v);
+        on = v.on;
+    }
+    if (!on) {
+        return;
+    }
+    ap_rputs("<div class='scroll'><table class='outlier'><tr><th>Worker URL"
+             "</th><th>Failures in a row</th><th>Ejected for</th>"
+             "<th>Ejections</th><th>Slow start</th><th>Last check</th></tr>\n",
+             r);
+    for (i = 0; i < b->workers->nelts; i++) {
+        if (LBX_MEMBER_REMOVED(workers[i])) {
+            continue;
+        }
+        lbx_outlier_view(b, workers[i], now, &v);
+        ap_rvputs(r, "<tr><td>", esc(r, member_name(r, workers[i])), "</td>",
+                  NULL);
+        ap_rprintf(r, "<td>%" APR_UINT64_T_FMT "</td>", v.fails);
+        if (v.ejected_until) {
+            ap_rprintf(r, "<td class='bad'>%" APR_TIME_T_FMT " ms</td>",
+                       v.ejected_until > now
+                           ? apr_time_as_msec(v.ejected_until - now)
+                           : 0);
+        }
+        else {
+            ap_rputs("<td>-</td>", r);
+        }
+        ap_rprintf(r, "<td>%" APR_UINT64_T_FMT "</td><td>%u %%</td>",
+                   v.ejections, v.ramp_permille / 10);
+        if (v.check_at) {
+            ap_rprintf(r, "<td>%s (%d), %" APR_TIME_T_FMT " s ago</td>",
+                       lbx_outlier_check_name(v.check_result), v.check_status,
+                       apr_time_sec(now - v.check_at));
+        }
+        else {
+            ap_rputs("<td>-</td>", r);
+        }
+        ap_rputs("</tr>\n", r);
+    }
+    ap_rputs("</table></div>\n", r);
+}
+
 static void html_balancer(struct lbx_mgr_req *m, proxy_balancer *b)
 {
     request_rec *r = m->r;
@@ -219,6 +272,7 @@ static void html_balancer(struct lbx_mgr_req *m, proxy_balancer *b)
         }
     }
     ap_rputs("</table></div>\n", r);
+    html_outlier_table(r, b);
 }
 
 static void radio(request_rec *r, const char *name, int on)

@@ -29,6 +29,7 @@
 #include "provider.h"
 #include "engine.h"
 #include "hb_reports.h"
+#include "outlier.h"
 #include "lbx_shm.h"
 #include "lbx_hot.h"
 #include "busy.h"
@@ -76,6 +77,17 @@ static const command_rec lbx_cmds[] = {
                   ACCESS_CONF,
                   "lbmethod=byhash: no member takes more than "
                   "this factor of the mean load (e.g. 1.25), or off"),
+    AP_INIT_RAW_ARGS("LBXEjection", lbx_conf_set_ejection, NULL, ACCESS_CONF,
+                     "Eject a member after failures on real traffic: "
+                     "fails=N [time=30s] [maxtime=300s] [maxshare=50] "
+                     "[status=500,503], or off"),
+    AP_INIT_TAKE1("LBXSlowStart", lbx_conf_set_slow_start, NULL, ACCESS_CONF,
+                  "Ramp a member back to its full share over this time "
+                  "after it becomes usable again, or off"),
+    AP_INIT_TAKE12("LBXRetryBudget", lbx_conf_set_retry_budget, NULL,
+                   ACCESS_CONF,
+                   "Failover attempts allowed, in % of recent requests "
+                   "[and at least this many], or off"),
     AP_INIT_TAKE1("HeartbeatStorage", lbx_conf_set_heartbeat_storage, NULL,
                   RSRC_CONF,
                   "Path of the file mod_heartmonitor writes "
@@ -137,6 +149,7 @@ static int lbx_pre_config(apr_pool_t *pconf, apr_pool_t *plog,
         return !OK;
     }
     lbx_hc_pre_config();
+    lbx_conf_pre_config();
 
     /* httpd sorts hooks again after reading the configuration, so hooks
      * added here still honour APR_HOOK_FIRST.  Hooks are recorded under the
@@ -179,6 +192,7 @@ static int lbx_post_config(apr_pool_t *pconf, apr_pool_t *plog,
                                      "shared memory");
         return !OK;
     }
+    lbx_outlier_configure(main_s);
     lbx_hb_reports_post_config(pconf, main_s);
     if (lbx_hc_post_config(pconf, main_s) != OK) {
         return !OK;

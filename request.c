@@ -15,6 +15,7 @@
 #include "busy.h"
 #include "lbx_hot.h"
 #include "lbx_method.h"
+#include "outlier.h"
 #include "engine.h"
 #include "sticky.h"
 
@@ -65,6 +66,7 @@ static proxy_worker *find_route_worker(proxy_balancer *b, const char *route,
                                        request_rec *r, int depth)
 {
     proxy_worker **workers = (proxy_worker **)b->workers->elts;
+    const struct lbx_hot *hot = lbx_hot_of(b);
     int pass, i;
 
     for (pass = 0; pass < 2; pass++) {
@@ -78,21 +80,21 @@ static proxy_worker *find_route_worker(proxy_balancer *b, const char *route,
             if (!*w->s->route || strcmp(w->s->route, route) != 0) {
                 continue;
             }
-            if (PROXY_WORKER_IS_USABLE(w)) {
+            if (lbx_outlier_usable(hot, w)) {
                 return w;
             }
             lbx_retry_worker(w, r->server);
-            if (PROXY_WORKER_IS_USABLE(w)) {
+            if (lbx_outlier_usable(hot, w)) {
                 return w;
             }
             if (!*w->s->redirect || depth >= b->workers->nelts) {
                 continue;
             }
             rw = find_route_worker(b, w->s->redirect, r, depth + 1);
-            if (rw && !PROXY_WORKER_IS_USABLE(rw)) {
+            if (rw && !lbx_outlier_usable(hot, rw)) {
                 lbx_retry_worker(rw, r->server);
             }
-            if (rw && PROXY_WORKER_IS_USABLE(rw)) {
+            if (rw && lbx_outlier_usable(hot, rw)) {
                 return rw;
             }
         }
@@ -361,8 +363,8 @@ int lbx_pre_request(proxy_worker **worker, proxy_balancer **balancer,
 {
     struct lbx_session sess = { NULL, NULL };
     proxy_balancer *b;
-    proxy_worker *w;
-    int status;
+    proxy_worker *w, *prev = *worker;
+    int status, trial = 0;
 
     *worker = NULL;
     if (!*balancer) {
@@ -373,13 +375,20 @@ int lbx_pre_request(proxy_worker **worker, proxy_balancer **balancer,
         }
     }
     b = *balancer;
+    if ((status = lbx_outlier_before(b, prev, r)) != OK) {
+        return status;
+    }
     if ((status = choose_by_session(b, r, conf, *url, &w, &sess)) != OK) {
         return status;
+    }
+    if (!w && (w = lbx_outlier_trial(b, r)) != NULL) {
+        trial = 1;
     }
     if (!w && !(w = choose_by_method(b, r))) {
         return HTTP_SERVICE_UNAVAILABLE;
     }
     *worker = w;
+    lbx_outlier_chosen(b, w, r, trial);
 
     lbx_busy_acquire(r, b, w);
 
@@ -480,6 +489,7 @@ int lbx_post_request(proxy_worker *worker, proxy_balancer *balancer,
                       LBXLOGNO(01175) "%s: Unlock failed for post_request",
                       balancer->s->name);
     }
+    lbx_outlier_answer(balancer, worker, r);
     ap_log_rerror(APLOG_MARK, APLOG_DEBUG, 0, r,
                   LBXLOGNO(01176) "proxy_balancer_post_request for (%s)",
                   balancer->s->name);

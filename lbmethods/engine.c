@@ -28,6 +28,7 @@
 #include "engine_int.h"
 #include "lbx_hot.h"
 #include "lbx_conf.h"
+#include "outlier.h"
 
 APLOG_USE_MODULE(lbx);
 
@@ -115,11 +116,11 @@ void **lbx_engine_method_state(proxy_balancer *b, apr_pool_t *p,
 
 /* ---- the candidate list ------------------------------------------------- */
 
-static unsigned member_flags(proxy_worker *w)
+static unsigned member_flags(const struct lbx_hot *hot, proxy_worker *w)
 {
     unsigned f = 0;
 
-    if (PROXY_WORKER_IS_USABLE(w)) {
+    if (lbx_outlier_usable(hot, w)) {
         f |= LBX_M_USABLE;
     }
     if (PROXY_WORKER_IS_DRAINING(w)) {
@@ -136,6 +137,7 @@ static unsigned member_flags(proxy_worker *w)
 
 struct retry_ctx {
     proxy_worker **workers;
+    const struct lbx_hot *hot;
     server_rec *s;
 };
 
@@ -144,7 +146,7 @@ static unsigned retry_member(void *ctx_, size_t idx)
     struct retry_ctx *ctx = ctx_;
 
     lbx_retry_worker(ctx->workers[idx], ctx->s);
-    return member_flags(ctx->workers[idx]);
+    return member_flags(ctx->hot, ctx->workers[idx]);
 }
 
 /* When the list must be built again at the latest: in a second, or when
@@ -214,6 +216,26 @@ static void note_others(struct lbx_engine *e, proxy_worker **workers, int n)
     }
 }
 
+/* Whether some candidate is in its slow start, and when the last of
+ * those ramps ends (the list is looked at again then). */
+static void note_ramps(struct lbx_engine *e, apr_time_t now)
+{
+    size_t k;
+
+    e->ramping = 0;
+    for (k = 0; k < e->ncand; k++) {
+        uint64_t window = lbx_atomic_load(&e->hot->slow_start_us[e->slot[k]]);
+        uint64_t since = lbx_atomic_load(&e->hot->usable_since[e->slot[k]]);
+
+        if (window && since && since + window > (uint64_t)now) {
+            e->ramping = 1;
+            if ((apr_time_t)(since + window) < e->refresh_at) {
+                e->refresh_at = (apr_time_t)(since + window);
+            }
+        }
+    }
+}
+
 /* Walk every member as stock does and keep the candidates.  Stock's
  * lbstatus of every candidate is written so the manager and mod_status
  * show it. */
@@ -221,14 +243,19 @@ static void rebuild(struct lbx_engine *e, proxy_balancer *b, request_rec *r,
                     uint64_t gen, int n)
 {
     proxy_worker **workers = (proxy_worker **)b->workers->elts;
-    struct retry_ctx ctx = { workers, r->server };
+    struct retry_ctx ctx = { workers, e->hot, r->server };
     size_t i, k, count;
 
     for (i = 0; i < (size_t)n; i++) {
         e->members[i].lbset = workers[i]->s->lbset;
-        e->members[i].flags = member_flags(workers[i]);
+        e->members[i].flags = member_flags(e->hot, workers[i]);
     }
     count = lbx_eligible(e->members, (size_t)n, retry_member, &ctx, e->cand);
+    for (i = 0; i < (size_t)n; i++) {
+        lbx_outlier_seen(e->hot, lbx_hot_slot(e->hot, workers[i]),
+                         lbx_outlier_usable(e->hot, workers[i]),
+                         r->request_time);
+    }
     e->usable_total = 0;
     for (i = 0; i < (size_t)n; i++) {
         if (PROXY_WORKER_IS_USABLE(workers[i])) {
@@ -267,6 +294,7 @@ static void rebuild(struct lbx_engine *e, proxy_balancer *b, request_rec *r,
     e->gen = gen;
     e->nmembers = n;
     e->refresh_at = next_refresh(workers, n, r->request_time);
+    note_ramps(e, r->request_time);
     e->built = 1;
     e->builds++;
 }
@@ -345,7 +373,7 @@ proxy_worker *lbx_engine_commit(struct lbx_pick *p, long pick, int credit)
         lbx_atomic_add(&e->hot->debt[slot], e->total);
         lbx_atomic_store(&w->s->lbstatus, (int)(p->in.peers[pick].credit));
     }
-    if (!PROXY_WORKER_IS_USABLE(w)) {
+    if (!lbx_outlier_usable(e->hot, w)) {
         /* Changed since the list was built: build it again next time. */
         e->built = 0;
         return NULL;
@@ -372,6 +400,76 @@ void lbx_engine_sticky_hit(proxy_balancer *b, proxy_worker *chosen,
     lbx_atomic_add(&e->hot->rounds, 1);
     lbx_atomic_add(&e->hot->debt[slot], e->usable_total);
     lbx_atomic_store(&chosen->s->lbstatus, (int)lbx_hot_credit(e->hot, chosen));
+}
+
+/* ---- slow start ---------------------------------------------------------- */
+
+/* The method's pick among the candidates other than `declined`. */
+static long pick_without(struct lbx_pick *p, const struct lbx_method *m,
+                         long declined)
+{
+    struct lbx_engine *e = p->e;
+    struct lbx_peer alt[LBX_ENGINE_SCAN_MAX];
+    size_t map[LBX_ENGINE_SCAN_MAX], n = 0, k;
+    struct lbx_pick_in in = p->in;
+    long got;
+
+    if (m == &lbx_method_byhash) {
+        /* The ring leads past a member that is not a candidate. */
+        size_t member = e->cand[declined];
+        int32_t saved = e->peer_of[member];
+
+        e->peer_of[member] = -1;
+        got = lbx_engine_pick(p, m);
+        e->peer_of[member] = saved;
+        return got;
+    }
+    if (e->ncand > LBX_ENGINE_SCAN_MAX) {
+        k = p->in.rand(p->in.rand_ctx) % (e->ncand - 1);
+        k += k >= (size_t)declined;
+        lbx_engine_load_peer(p, k);
+        return (long)k;
+    }
+    for (k = 0; k < e->ncand; k++) {
+        if (k != (size_t)declined) {
+            alt[n] = p->in.peers[k];
+            map[n++] = k;
+        }
+    }
+    in.peers = alt;
+    in.n = n;
+    if ((got = m->pick(&in)) == LBX_NONE) {
+        return LBX_NONE;
+    }
+    p->in.peers[map[got]] = alt[got];
+    return (long)map[got];
+}
+
+long lbx_engine_slow_start(struct lbx_pick *p, const struct lbx_method *m,
+                           long pick, int credit, apr_time_t now)
+{
+    struct lbx_engine *e = p->e;
+    unsigned permille;
+    uint32_t draw;
+    long other;
+
+    if (!e->ramping || pick == LBX_NONE || e->ncand < 2) {
+        return pick;
+    }
+    permille = lbx_outlier_ramp(e->hot, e->slot[pick], now);
+    if (permille >= 1000) {
+        return pick;
+    }
+    draw = m == &lbx_method_byhash ? (uint32_t)(p->in.key >> 32)
+                                   : p->in.rand(p->in.rand_ctx);
+    if (lbx_slow_start_admit(permille, draw)) {
+        return pick;
+    }
+    if (credit) {
+        lbx_atomic_add(&e->hot->debt[e->slot[pick]], e->total);
+    }
+    other = pick_without(p, m, pick);
+    return other == LBX_NONE ? pick : other;
 }
 
 /* ---- byhash ------------------------------------------------------------- */

@@ -50,6 +50,17 @@ long lbx_engine_pick(struct lbx_pick *p, const struct lbx_method *m);
  * rebuilt at the next prepare). */
 proxy_worker *lbx_engine_commit(struct lbx_pick *p, long pick, int credit);
 
+/* Slow start (LBXSlowStart, slowstart=): a pick of a member still in its
+ * ramp stands with the probability of its share (lbx_outlier_ramp), for
+ * byhash decided by the request's key so that a key keeps its member.
+ * Otherwise the member pays for the round as if chosen (with `credit`,
+ * so byrequests does not just offer it again) and the pick is made again
+ * without it: by the method itself among up to LBX_ENGINE_SCAN_MAX
+ * candidates and for byhash, at random among more.  Returns the pick that
+ * stands.  Under the balancer's thread mutex, after lbx_engine_pick. */
+long lbx_engine_slow_start(struct lbx_pick *p, const struct lbx_method *m,
+                           long pick, int credit, apr_time_t now);
+
 /* byhash: add the request's key (LBXHashKey, else the client's address),
  * the ring of the balancer's members and the load bound to p->in, after
  * lbx_engine_prepare. */

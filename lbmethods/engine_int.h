@@ -16,6 +16,7 @@ struct lbx_engine {
     uint64_t gen; /* lbx_hot's gen the list was built at */
     int nmembers; /* b->workers->nelts then */
     apr_time_t refresh_at; /* rebuild at the latest then */
+    int ramping; /* a candidate is in its slow start */
     size_t ncand;
     int64_t total; /* sum of the candidates' weights */
     int64_t usable_total; /* sum of every usable member's weight */

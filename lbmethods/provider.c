@@ -18,6 +18,7 @@
 #include "hb_reports.h"
 #include "lbx_hot.h"
 #include "lbx_method.h"
+#include "outlier.h"
 
 APLOG_USE_MODULE(lbx);
 
@@ -50,6 +51,7 @@ static proxy_worker *lbx_finder(proxy_balancer *b, request_rec *r)
             lbx_engine_hash(&p, r);
         }
         pick = lbx_engine_pick(&p, m);
+        pick = lbx_engine_slow_start(&p, m, pick, credit, r->request_time);
         w = lbx_engine_commit(&p, pick, credit);
         if (pick == LBX_NONE) {
             break;
@@ -174,6 +176,7 @@ static void heartbeat_candidates(struct heartbeat_state *sc, proxy_balancer *b,
                                  request_rec *r)
 {
     proxy_worker **workers = (proxy_worker **)b->workers->elts;
+    struct lbx_hot *hot = lbx_hot_of(b);
     size_t n = (size_t)b->workers->nelts, i;
 
     sc->count = 0;
@@ -192,7 +195,9 @@ static void heartbeat_candidates(struct heartbeat_state *sc, proxy_balancer *b,
         if (!PROXY_WORKER_IS_USABLE(w)) {
             lbx_retry_worker(w, r->server);
         }
-        if (PROXY_WORKER_IS_USABLE(w) && srv->seen < LBX_HB_MAX_LASTSEEN) {
+        lbx_outlier_seen(hot, lbx_hot_slot(hot, w), lbx_outlier_usable(hot, w),
+                         r->request_time);
+        if (lbx_outlier_usable(hot, w) && srv->seen < LBX_HB_MAX_LASTSEEN) {
             sc->ready[sc->count] = srv->ready < 0 ? 0 : (uint32_t)srv->ready;
             sc->index[sc->count++] = i;
         }
@@ -203,6 +208,30 @@ static void heartbeat_candidates(struct heartbeat_state *sc, proxy_balancer *b,
     /* Reports age by the second, and members in error are due for their
      * retry: look again within a second at the latest. */
     sc->refresh_at = r->request_time + apr_time_from_sec(1);
+}
+
+/* A draw by the reports.  With slow start, a member in its ramp keeps a
+ * draw with the probability of its share, else the draw is made again
+ * (three at most). */
+static proxy_worker *heartbeat_draw(const struct heartbeat_state *sc,
+                                    proxy_worker **workers,
+                                    const struct lbx_hot *hot, apr_time_t now)
+{
+    proxy_worker *w = NULL;
+    int draws;
+
+    for (draws = 0; draws < 3; draws++) {
+        long pick = lbx_hb_owner(sc->starts, sc->count, sc->sum,
+                                 lbx_hb_point(random_u32, NULL, sc->sum));
+        unsigned share;
+
+        w = workers[sc->index[pick]];
+        share = lbx_outlier_ramp(hot, lbx_hot_slot(hot, w), now);
+        if (share >= 1000 || lbx_slow_start_admit(share, random_u32(NULL))) {
+            break;
+        }
+    }
+    return w;
 }
 
 /* The candidates stay until the reports are read anew (for the slotmem:
@@ -227,7 +256,6 @@ static proxy_worker *heartbeat_finder(proxy_balancer *b, request_rec *r)
         return NULL;
     }
     for (attempt = 0; attempt < 2; attempt++) {
-        long pick;
         proxy_worker *w;
 
         if (!sc->built || sc->version != lbx_hb_reports_version(sc->hb)
@@ -240,10 +268,8 @@ static proxy_worker *heartbeat_finder(proxy_balancer *b, request_rec *r)
         if (sc->sum == 0) {
             return NULL;
         }
-        pick = lbx_hb_owner(sc->starts, sc->count, sc->sum,
-                            lbx_hb_point(random_u32, NULL, sc->sum));
-        w = workers[sc->index[pick]];
-        if (PROXY_WORKER_IS_USABLE(w)) {
+        w = heartbeat_draw(sc, workers, hot, r->request_time);
+        if (lbx_outlier_usable(hot, w)) {
             return w;
         }
         sc->built = 0; /* it failed since: look at every member again */

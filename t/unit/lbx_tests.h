@@ -14,5 +14,6 @@ TCase *lbx_tcase_byhash(void);
 TCase *lbx_tcase_hcheck_core(void);
 TCase *lbx_tcase_hcheck_frame(void);
 TCase *lbx_tcase_manager_core(void);
+TCase *lbx_tcase_outlier_core(void);
 
 #endif
