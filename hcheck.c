@@ -304,12 +304,13 @@ static int warn_tls(server_rec *s, proxy_server_conf *conf, proxy_balancer *b,
     (void)ctx;
     for (j = 0; j < b->workers->nelts; j++) {
         hcmethod_t m = w[j]->s->method;
-        if (lbx_hc_method_has_expr(m) && lbx_hc_is_tls(w[j]->s->scheme)) {
+        if (lbx_hc_method_has_expr(m) && lbx_hc_is_tls(w[j]->s->scheme)
+            && !ap_find_linked_module("mod_ssl.c")) {
             ap_log_error(
                 APLOG_MARK, APLOG_WARNING, 0, s,
-                LBXLOGNO(
-                    20022) "health check of %s: mod_lbx cannot send %s over "
-                           "TLS yet; it checks that a TCP connection opens",
+                LBXLOGNO(20022) "health check of %s: %s over TLS needs "
+                                "mod_ssl (and SSLProxyEngine on); the checks "
+                                "will fail",
                 w[j]->s->name_ex, ap_proxy_show_hcmethod(m));
         }
     }

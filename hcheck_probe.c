@@ -19,6 +19,7 @@
 #include "hcheck_conf.h"
 #include "hcheck_core.h"
 #include "hcheck_frame.h"
+#include "hcheck_io.h"
 
 APLOG_USE_MODULE(lbx);
 
@@ -230,21 +231,6 @@ static apr_status_t hc_connect(struct lbx_hc_task *t, apr_socket_t **sock)
     return rv;
 }
 
-static apr_status_t send_all(apr_socket_t *sock, const char *buf,
-                             apr_size_t len)
-{
-    while (len > 0) {
-        apr_size_t n = len;
-        apr_status_t rv = apr_socket_send(sock, buf, &n);
-        if (rv != APR_SUCCESS) {
-            return rv;
-        }
-        buf += n;
-        len -= n;
-    }
-    return APR_SUCCESS;
-}
-
 /* AJP13 CPING (0x12 0x34, length 1, type 10); CPONG is "AB", length 1,
  * type 9. */
 static int hc_cping(struct lbx_hc_task *t, apr_socket_t *sock)
@@ -260,7 +246,9 @@ static int hc_cping(struct lbx_hc_task *t, apr_socket_t *sock)
     else if (ws->conn_timeout_set) {
         apr_socket_timeout_set(sock, ws->conn_timeout);
     }
-    if (send_all(sock, cping, sizeof(cping)) != APR_SUCCESS) {
+    struct lbx_hc_io io = { sock, NULL, NULL };
+
+    if (lbx_hc_io_send(&io, cping, sizeof(cping)) != APR_SUCCESS) {
         return 0;
     }
     while (got < sizeof(pong)) {
@@ -368,8 +356,8 @@ static const char *http_request(struct lbx_hc_task *t, hcmethod_t m,
 /* Read the answer into *buf until the framer says it is complete.  The
  * whole answer must arrive within the member's timeout: a backend that
  * trickles bytes must not hold a check thread forever.  1 when complete. */
-static int read_answer(struct lbx_hc_task *t, apr_socket_t *sock, int want_body,
-                       struct lbx_hc_frame *f, char **buf)
+static int read_answer(struct lbx_hc_task *t, struct lbx_hc_io *io,
+                       int want_body, struct lbx_hc_frame *f, char **buf)
 {
     apr_size_t have = 0, cap = HC_HEAD_MAX + HC_BODY_MAX;
     apr_time_t deadline = apr_time_now() + io_timeout(t);
@@ -385,8 +373,8 @@ static int read_answer(struct lbx_hc_task *t, apr_socket_t *sock, int want_body,
         if (left <= 0) {
             return 0;
         }
-        apr_socket_timeout_set(sock, left);
-        rv = apr_socket_recv(sock, *buf + have, &n);
+        apr_socket_timeout_set(io->sock, left);
+        rv = lbx_hc_io_recv(io, *buf + have, &n);
         have += n;
         res = lbx_hc_frame_feed(f, *buf, have, APR_STATUS_IS_EOF(rv));
         /* A timeout or reset before the answer is complete fails, as in
@@ -444,19 +432,62 @@ static int judge(struct lbx_hc_task *t, const char *method,
     return ok > 0;
 }
 
-static int hc_http(struct lbx_hc_task *t, apr_socket_t *sock, hcmethod_t m)
+static int hc_http(struct lbx_hc_task *t, struct lbx_hc_io *io, hcmethod_t m)
 {
     struct lbx_hc_frame f;
     const char *method;
     const char *req = http_request(t, m, &method);
     char *buf;
 
-    if (!req || send_all(sock, req, strlen(req)) != APR_SUCCESS
-        || !read_answer(t, sock, m == GET || m == GET11, &f, &buf)) {
+    if (!req) {
+        return 0;
+    }
+    /* With TLS, the first send is the handshake's. */
+    if (io->c) {
+        t->result = LBX_CHECK_TLS;
+    }
+    if (lbx_hc_io_send(io, req, strlen(req)) != APR_SUCCESS) {
+        return 0;
+    }
+    t->result = LBX_CHECK_ANSWER;
+    if (!read_answer(t, io, m == GET || m == GET11, &f, &buf)) {
         return 0;
     }
     t->status = f.status;
     return judge(t, method, &f, buf);
+}
+
+/* The name a TLS check sends as SNI and checks the certificate against:
+ * hchost's host if set, else the member's. */
+static const char *tls_name(struct lbx_hc_task *t)
+{
+    const struct lbx_hc_extra *x = lbx_hc_extra_of(t->w);
+    char *host, *scope;
+    apr_port_t port;
+
+    if (x && x->host
+        && apr_parse_addr_port(&host, &scope, &port, x->host, t->pool)
+            == APR_SUCCESS
+        && host) {
+        return host;
+    }
+    return t->w->s->hostname_ex;
+}
+
+/* An HTTP check on the connected socket, through TLS for an https://
+ * member (mod_ssl must be loaded with SSLProxyEngine on, as for its
+ * requests). */
+static int hc_http_over(struct lbx_hc_task *t, apr_socket_t *sock, hcmethod_t m)
+{
+    struct lbx_hc_io io = { sock, NULL, NULL };
+
+    if (lbx_hc_is_tls(t->w->s->scheme)
+        && lbx_hc_io_tls(&io, t->pool, t->s, t->w, tls_name(t))
+            != APR_SUCCESS) {
+        t->result = LBX_CHECK_TLS;
+        return 0;
+    }
+    return hc_http(t, &io, m);
 }
 
 int lbx_hc_probe(struct lbx_hc_task *t)
@@ -476,14 +507,14 @@ int lbx_hc_probe(struct lbx_hc_task *t)
     }
     /* Past the connect, a failure not judged otherwise is the answer's. */
     t->result = LBX_CHECK_ANSWER;
-    if (m == TCP || (lbx_hc_is_tls(ws->scheme) && m != CPING)) {
+    if (m == TCP) {
         ok = 1;
     }
     else if (m == CPING) {
         ok = hc_cping(t, sock);
     }
     else {
-        ok = hc_http(t, sock, m);
+        ok = hc_http_over(t, sock, m);
     }
     if (ok) {
         t->result = LBX_CHECK_PASSED;

@@ -2,6 +2,7 @@
 """Tiny HTTP backend for the mod_lbx integration tests (stdlib only).
 
     backend.py --name NAME [--port PORT] [--host 127.0.0.1] [--delay-ms N]
+               [--tls-cert CERT.pem --tls-key KEY.pem]
 
 Binds HOST:PORT (PORT 0 = pick a free one), then prints one line
 ``READY <port>`` on stdout and serves until killed.  Every response carries
@@ -36,7 +37,8 @@ through the proxy; they are not recorded and not delayed):
                        path (the fields of a hit but "n" and "status")
 
 With --delay-ms N every answer except /health waits N milliseconds first
-(a uniformly slow member; default 0).
+(a uniformly slow member; default 0).  With --tls-cert/--tls-key it
+speaks HTTPS (the handshake in the connection's thread).
 
 It writes nothing to disk.
 """
@@ -44,6 +46,7 @@ import argparse
 import collections
 import json
 import socket
+import ssl
 import sys
 import threading
 import time
@@ -185,6 +188,8 @@ def main(argv=None):
     ap.add_argument("--port", type=int, default=0)
     ap.add_argument("--host", default="127.0.0.1")
     ap.add_argument("--delay-ms", type=int, default=0)
+    ap.add_argument("--tls-cert")
+    ap.add_argument("--tls-key")
     args = ap.parse_args(argv)
     try:
         srv = Server((args.host, args.port), Handler)
@@ -199,6 +204,11 @@ def main(argv=None):
     srv.health_hits = collections.deque(maxlen=1000)
     srv.requests = collections.deque(maxlen=200)
     srv.socket.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+    if args.tls_cert:
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(args.tls_cert, args.tls_key)
+        srv.socket = ctx.wrap_socket(srv.socket, server_side=True,
+                                     do_handshake_on_connect=False)
     print("READY %d" % srv.server_address[1], flush=True)
     try:
         srv.serve_forever(poll_interval=0.2)

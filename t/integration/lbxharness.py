@@ -184,17 +184,20 @@ class Backend:
     members apart by IP); delay_ms: extra delay before every answer except
     /health (a uniformly slow member)."""
 
-    def __init__(self, name, workdir, host="127.0.0.1", delay_ms=0):
+    def __init__(self, name, workdir, host="127.0.0.1", delay_ms=0,
+                 tls=None):
         self.name = name
         self.host = host
         self.delay_ms = delay_ms
+        self.tls = tls  # (cert file, key file): an HTTPS backend
         self.port = None
         self.proc = None
         self._workdir = workdir
 
     @property
     def url(self):
-        return "http://%s:%d" % (self.host, self.port)
+        return "%s://%s:%d" % ("https" if self.tls else "http", self.host,
+                               self.port)
 
     def start(self, port=None, timeout=10):
         """Start (or restart, on the same port) and wait until it answers."""
@@ -205,7 +208,9 @@ class Backend:
             self.proc = subprocess.Popen(
                 [PYTHON, str(BACKEND_PY), "--name", self.name,
                  "--port", str(want or 0), "--host", self.host,
-                 "--delay-ms", str(self.delay_ms)],
+                 "--delay-ms", str(self.delay_ms)]
+                + (["--tls-cert", str(self.tls[0]), "--tls-key",
+                    str(self.tls[1])] if self.tls else []),
                 stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
                 stdin=subprocess.DEVNULL, cwd=self._workdir, text=True)
             line = self.proc.stdout.readline().strip()
@@ -224,7 +229,7 @@ class Backend:
         return self
 
     def _answers(self):
-        r = requests.get(self.url + "/health", timeout=2)
+        r = requests.get(self.url + "/health", timeout=2, verify=False)
         return r.status_code == 200 and r.headers.get("X-Backend") == self.name
 
     def kill(self):
@@ -249,8 +254,8 @@ class Backends:
         self.workdir = workdir
         self.all = []
 
-    def start(self, name, port=None, host="127.0.0.1", delay_ms=0):
-        b = Backend(name, self.workdir, host=host, delay_ms=delay_ms)
+    def start(self, name, port=None, host="127.0.0.1", delay_ms=0, tls=None):
+        b = Backend(name, self.workdir, host=host, delay_ms=delay_ms, tls=tls)
         self.all.append(b)
         return b.start(port=port)
 
