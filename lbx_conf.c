@@ -237,8 +237,9 @@ static const char *parse_time(apr_pool_t *p, const char *what, const char *val,
     while (apr_isdigit(*unit)) {
         unit++;
     }
-    /* httpd's parser reads only the unit's first letter ("soon" is 0 s). */
-    if (unit == val
+    /* httpd's parser reads only the unit's first letter ("soon" is 0 s);
+     * ten digits keep its multiplication from overflowing. */
+    if (unit == val || unit - val > 10
         || (*unit && strcmp(unit, "s") && strcmp(unit, "ms")
             && strcmp(unit, "mi") && strcmp(unit, "h"))
         || ap_timeout_parameter_parse(val, &t, "s") != APR_SUCCESS

@@ -22,7 +22,7 @@ struct hot_plan {
 };
 
 #define HOT_ALIGN(n) APR_ALIGN((n), 64)
-#define HOT_ARRAYS 19
+#define HOT_ARRAYS 21
 
 static apr_size_t hot_bytes(apr_size_t slots)
 {
@@ -61,7 +61,8 @@ static struct lbx_hot *lay_out(char **at, apr_size_t slots)
         &hot->eject_until, &hot->eject_level,   &hot->ejections,
         &hot->back_at,     &hot->trial,         &hot->usable_since,
         &hot->check_at,    &hot->check_result,  &hot->check_status,
-        &hot->eject_fails, &hot->slow_start_us,
+        &hot->eject_fails, &hot->slow_start_us, &hot->ramp_picks,
+        &hot->ramp_rounds,
     };
     size_t i;
 

@@ -58,7 +58,7 @@ struct lbx_hot {
     uint64_t *latency_at; /* when the last sample was taken (apr_time_t) */
     /* Failure handling beyond stock (outlier.c). */
     struct lbx_outlier_conf eject; /* the balancer's settings */
-    uint64_t eject_lock; /* 1 while a process decides an ejection */
+    uint64_t eject_lock; /* when a process took it to decide an ejection */
     uint64_t trial_due; /* earliest eject_until of a member without a
                          * health check that awaits its trial, 0: none */
     uint64_t ejections_refused; /* over the lbset's max share */
@@ -78,6 +78,11 @@ struct lbx_hot {
     uint64_t *check_status; /* the HTTP status it got, 0: none */
     uint64_t *eject_fails; /* its ejection threshold, 0: never ejected */
     uint64_t *slow_start_us; /* its slow-start window, 0: none */
+    /* Slow start: picks that stood since it became usable, and the
+     * balancer's rounds then (its fair share of the rounds since is the
+     * limit). */
+    uint64_t *ramp_picks;
+    uint64_t *ramp_rounds;
 };
 
 /* post_config: one record per balancer (balancers sharing one shared

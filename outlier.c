@@ -108,11 +108,15 @@ void lbx_outlier_seen(struct lbx_hot *hot, long slot, int usable,
     if (!usable && since) {
         lbx_atomic_store(&hot->usable_since[slot], 0);
     }
-    else if (usable && !since) {
-        /* The first process to see it decides when it came back. */
-        __atomic_compare_exchange_n(&hot->usable_since[slot], &since,
-                                    (uint64_t)now, 0, __ATOMIC_RELAXED,
-                                    __ATOMIC_RELAXED);
+    else if (usable
+             && !since
+             /* The first process to see it decides when it came back. */
+             && __atomic_compare_exchange_n(&hot->usable_since[slot], &since,
+                                            (uint64_t)now, 0, __ATOMIC_RELAXED,
+                                            __ATOMIC_RELAXED)) {
+        lbx_atomic_store(&hot->ramp_picks[slot], 0);
+        lbx_atomic_store(&hot->ramp_rounds[slot],
+                         lbx_atomic_load(&hot->rounds));
     }
 }
 
@@ -137,99 +141,173 @@ unsigned lbx_outlier_ramp(const struct lbx_hot *hot, long slot, apr_time_t now)
 
 /* ---- ejection ----------------------------------------------------------- */
 
-/* Members of w's lbset, and how many of them are ejected. */
-static void lbset_count(proxy_balancer *b, struct lbx_hot *hot, int lbset,
-                        size_t *size, size_t *out)
+/* The lock deciding ejections: the time it was taken, 0 when free.  A
+ * holder that died (its child crashed) is overtaken after a second. */
+#define EJECT_LOCK_STALE apr_time_from_sec(1)
+
+static int eject_lock(struct lbx_hot *hot, apr_time_t now)
 {
-    proxy_worker **workers = (proxy_worker **)b->workers->elts;
+    uint64_t held = lbx_atomic_load(&hot->eject_lock);
     int i;
 
-    *size = *out = 0;
-    for (i = 0; i < b->workers->nelts; i++) {
-        if (workers[i]->s->lbset == lbset) {
-            ++*size;
-            *out += (size_t)lbx_outlier_ejected(hot, workers[i]);
+    for (i = 0; i < 1000; i++) {
+        if ((held == 0 || (uint64_t)now - held > (uint64_t)EJECT_LOCK_STALE)
+            && __atomic_compare_exchange_n(&hot->eject_lock, &held,
+                                           (uint64_t)now, 0, __ATOMIC_ACQUIRE,
+                                           __ATOMIC_RELAXED)) {
+            return 1;
         }
+        /* Held by another process for a few loads and stores. */
+        apr_thread_yield();
+        held = lbx_atomic_load(&hot->eject_lock);
     }
+    return 0;
 }
 
-/* The earliest ejection end of a member that will need a trial request. */
-static void update_trial_due(proxy_balancer *b, struct lbx_hot *hot)
+static void eject_unlock(struct lbx_hot *hot)
+{
+    __atomic_store_n(&hot->eject_lock, 0, __ATOMIC_RELEASE);
+}
+
+/* Members of self's lbset (removed ones aside), and how many of the
+ * others are out (ejected or unusable) or usable. */
+struct lbset_count {
+    size_t size, out, others_usable;
+};
+
+static void lbset_count(proxy_balancer *b, struct lbx_hot *hot,
+                        proxy_worker *self, struct lbset_count *c)
 {
     proxy_worker **workers = (proxy_worker **)b->workers->elts;
-    uint64_t due = 0;
     int i;
 
+    memset(c, 0, sizeof(*c));
     for (i = 0; i < b->workers->nelts; i++) {
-        long slot = lbx_hot_slot(hot, workers[i]);
-        uint64_t until;
+        proxy_worker *w = workers[i];
 
-        if (slot < 0 || workers[i]->s->method != NONE
-            || !(until = lbx_atomic_load(&hot->eject_until[slot]))) {
+        if (w->s->lbset != self->s->lbset
+            || (w->s->status & PROXY_WORKER_FREE)) {
             continue;
         }
-        if (!due || until < due) {
-            due = until;
+        c->size++;
+        if (w == self) {
+            continue; /* the one to decide about */
+        }
+        if (!lbx_outlier_usable(hot, w)) {
+            c->out++;
+        }
+        else {
+            c->others_usable++;
         }
     }
-    lbx_atomic_store(&hot->trial_due, due);
 }
 
-/* Take member w (slot) out.  `again`: it is out already and its trial
- * failed, so the lbset's share is not asked again. */
+/* Lower the earliest due trial to `until` (the members that return by a
+ * trial: no health check). */
+static void trial_due_at_most(struct lbx_hot *hot, uint64_t until)
+{
+    uint64_t due = lbx_atomic_load(&hot->trial_due);
+
+    while ((due == 0 || until < due)
+           && !__atomic_compare_exchange_n(&hot->trial_due, &due, until, 0,
+                                           __ATOMIC_RELAXED,
+                                           __ATOMIC_RELAXED)) {
+    }
+}
+
+/* The ejection itself: its time, doubled `level` times. */
+static uint64_t set_ejected(proxy_balancer *b, struct lbx_hot *hot,
+                            proxy_worker *w, long slot, uint64_t level,
+                            apr_time_t now)
+{
+    uint64_t until = (uint64_t)now
+        + lbx_eject_duration(hot->eject.time_us, hot->eject.max_us,
+                             (uint32_t)level);
+
+    lbx_atomic_store(&hot->eject_level[slot], level + 1);
+    lbx_atomic_store(&hot->fails[slot], 0);
+    /* The end first, then the trial's release: a claim in between sees
+     * the new end. */
+    lbx_atomic_store(&hot->eject_until[slot], until);
+    lbx_atomic_store(&hot->trial[slot], 0);
+    lbx_atomic_add(&hot->ejections[slot], 1);
+    lbx_outlier_seen(hot, slot, 0, now);
+    if (w->s->method == NONE) {
+        trial_due_at_most(hot, until);
+    }
+    lbx_hot_changed(b);
+    return until;
+}
+
+/* Take member w (slot) out after `n` failures in a row, if its lbset can
+ * spare it. */
 static void eject(proxy_balancer *b, struct lbx_hot *hot, proxy_worker *w,
-                  long slot, int again, request_rec *r)
+                  long slot, uint64_t n, request_rec *r)
 {
     apr_time_t now = apr_time_now();
-    uint64_t unlocked = 0, level, until;
-    size_t size, out;
+    uint64_t level, until = 0;
+    struct lbset_count c;
 
-    if (!__atomic_compare_exchange_n(&hot->eject_lock, &unlocked, 1, 0,
-                                     __ATOMIC_ACQUIRE, __ATOMIC_RELAXED)) {
-        return;
+    if (!eject_lock(hot, now)) {
+        return; /* the next failure tries again */
     }
-    if (!again && lbx_atomic_load(&hot->eject_until[slot])) {
-        goto done; /* another process was quicker */
+    if (!lbx_atomic_load(&hot->eject_until[slot])) {
+        lbset_count(b, hot, w, &c);
+        if (lbx_eject_allowed(c.out, c.size, hot->eject.max_share_pct)
+            && c.others_usable > 0) {
+            /* Back long enough since the last ejection: the backoff
+             * starts over. */
+            level = lbx_eject_level(
+                (uint32_t)lbx_atomic_load(&hot->eject_level[slot]),
+                (uint64_t)now - lbx_atomic_load(&hot->back_at[slot]),
+                hot->eject.max_us);
+            until = set_ejected(b, hot, w, slot, level, now);
+        }
     }
-    lbset_count(b, hot, w->s->lbset, &size, &out);
-    if (!again && !lbx_eject_allowed(out, size, hot->eject.max_share_pct)) {
+    eject_unlock(hot);
+    if (until) {
+        ap_log_rerror(
+            APLOG_MARK, APLOG_ERR, 0, r,
+            LBXLOGNO(20051) "%s: member %s ejected for %" APR_UINT64_T_FMT
+                            " ms (ejection %" APR_UINT64_T_FMT
+                            " in a row, after %" APR_UINT64_T_FMT " failures)",
+            b->s->name, w->s->name_ex, (until - (uint64_t)now) / 1000,
+            lbx_atomic_load(&hot->eject_level[slot]), n);
+    }
+    else if (n == lbx_atomic_load(&hot->eject_fails[slot])
+             && !lbx_atomic_load(&hot->eject_until[slot])) {
+        /* Said once per run of failures, not at every one. */
         lbx_atomic_add(&hot->ejections_refused, 1);
         ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r,
                       LBXLOGNO(20050) "%s: member %s keeps failing but is not "
-                                      "ejected: %d of the %d members of "
-                                      "lbset %d are out (maxshare %u%%)",
-                      b->s->name, w->s->name_ex, (int)out, (int)size,
-                      w->s->lbset, (unsigned)hot->eject.max_share_pct);
-        goto done;
+                                      "ejected: its lbset %d cannot spare it "
+                                      "(maxshare %u%%, or it is the last "
+                                      "usable member)",
+                      b->s->name, w->s->name_ex, w->s->lbset,
+                      (unsigned)hot->eject.max_share_pct);
     }
-    level = lbx_atomic_load(&hot->eject_level[slot]);
-    if (!again) {
-        /* Back long enough since the last ejection: the backoff starts
-         * over.  (A failed trial keeps doubling: the member never was.) */
-        level = lbx_eject_level((uint32_t)level,
-                                (uint64_t)now
-                                    - lbx_atomic_load(&hot->back_at[slot]),
-                                hot->eject.max_us);
+}
+
+/* A trial request failed: out again, for twice as long (it never came
+ * back, so the backoff keeps growing; no share to ask, it is out). */
+static void eject_again(proxy_balancer *b, struct lbx_hot *hot, proxy_worker *w,
+                        long slot, request_rec *r)
+{
+    apr_time_t now = apr_time_now();
+    uint64_t until;
+
+    if (!lbx_atomic_load(&hot->eject_until[slot])) {
+        return; /* brought back meanwhile */
     }
-    until = (uint64_t)now
-        + lbx_eject_duration(hot->eject.time_us, hot->eject.max_us,
-                             (uint32_t)level);
-    lbx_atomic_store(&hot->eject_level[slot], level + 1);
-    lbx_atomic_store(&hot->fails[slot], 0);
-    lbx_atomic_store(&hot->trial[slot], 0);
-    lbx_atomic_store(&hot->eject_until[slot], until);
-    lbx_atomic_add(&hot->ejections[slot], 1);
-    lbx_outlier_seen(hot, slot, 0, now);
-    update_trial_due(b, hot);
+    until = set_ejected(b, hot, w, slot,
+                        lbx_atomic_load(&hot->eject_level[slot]), now);
     ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r,
-                  LBXLOGNO(20051) "%s: member %s ejected for %" APR_UINT64_T_FMT
-                                  " ms (ejection %" APR_UINT64_T_FMT
-                                  " in a row%s)",
+                  LBXLOGNO(20055) "%s: member %s ejected again for "
+                                  "%" APR_UINT64_T_FMT " ms (ejection "
+                                  "%" APR_UINT64_T_FMT " in a row): its trial "
+                                  "request failed",
                   b->s->name, w->s->name_ex, (until - (uint64_t)now) / 1000,
-                  level + 1, again ? ", its trial request failed" : "");
-done:
-    __atomic_store_n(&hot->eject_lock, 0, __ATOMIC_RELEASE);
-    lbx_hot_changed(b);
+                  lbx_atomic_load(&hot->eject_level[slot]));
 }
 
 /* Bring member w back if its ejection time is over. */
@@ -248,7 +326,6 @@ static void bring_back(proxy_balancer *b, struct lbx_hot *hot, proxy_worker *w,
     lbx_atomic_store(&hot->fails[slot], 0);
     lbx_atomic_store(&hot->trial[slot], 0);
     lbx_outlier_seen(hot, slot, lbx_outlier_usable(hot, w), now);
-    update_trial_due(b, hot);
     lbx_hot_changed(b);
     ap_log_error(APLOG_MARK, APLOG_NOTICE, 0, s,
                  LBXLOGNO(20052) "%s: member %s is back from its ejection (%s "
@@ -263,31 +340,54 @@ static void failed(proxy_balancer *b, struct lbx_hot *hot, proxy_worker *w,
     uint64_t n = lbx_atomic_add(&hot->fails[slot], 1);
 
     if (trial) {
-        eject(b, hot, w, slot, 1, r);
+        eject_again(b, hot, w, slot, r);
     }
-    else if (threshold && n % threshold == 0
+    else if (threshold && n >= threshold
              && !lbx_atomic_load(&hot->eject_until[slot])) {
-        /* At the threshold, and again every `threshold` failures after a
-         * refusal (the lbset's share may have room by then). */
-        eject(b, hot, w, slot, 0, r);
+        eject(b, hot, w, slot, n, r);
     }
 }
 
 /* ---- the request path --------------------------------------------------- */
 
-/* This request's current attempt, in its request_config. */
+/* What a request remembers between its attempts, made only when it needs
+ * one: a trial (which member, the claim) or a failover (the notes that an
+ * earlier attempt left, which are not the current member's doing). */
 struct attempt {
-    proxy_worker *w;
-    int trial;
+    proxy_worker *trial_w;
+    uint64_t claim;
+    int timedout_before, proxy_error_before;
 };
 
-/* A member of b due for its trial, claimed, or NULL.  Rare: only once an
- * ejection time without a health check is over. */
+static struct attempt *attempt_of(request_rec *r, int make)
+{
+    struct attempt *a = ap_get_module_config(r->request_config, &lbx_module);
+
+    if (!a && make) {
+        a = apr_pcalloc(r->pool, sizeof(*a));
+        ap_set_module_config(r->request_config, &lbx_module, a);
+    }
+    return a;
+}
+
+/* How long a trial may take before another one may be tried: the
+ * member's timeout (else a minute), twice. */
+static uint64_t trial_bound(proxy_worker *w)
+{
+    return 2
+        * (uint64_t)(w->s->timeout_set ? w->s->timeout : apr_time_from_sec(60));
+}
+
+/* A member of b due for its trial, claimed (*claim), or NULL; trial_due
+ * is moved to the next time one may be due.  Runs only once trial_due is
+ * past, which each walk pushes forward. */
 static proxy_worker *claim_trial(proxy_balancer *b, struct lbx_hot *hot,
-                                 request_rec *r)
+                                 request_rec *r, uint64_t seen_due,
+                                 uint64_t *claim)
 {
     proxy_worker **workers = (proxy_worker **)b->workers->elts;
-    uint64_t now = (uint64_t)r->request_time;
+    uint64_t now = (uint64_t)apr_time_now(), next = 0, at;
+    proxy_worker *got = NULL;
     int i;
 
     for (i = 0; i < b->workers->nelts; i++) {
@@ -295,44 +395,57 @@ static proxy_worker *claim_trial(proxy_balancer *b, struct lbx_hot *hot,
         long slot = lbx_hot_slot(hot, w);
         uint64_t until, claimed;
 
-        if (slot < 0 || w->s->method != NONE
-            || !(until = lbx_atomic_load(&hot->eject_until[slot]))
-            || until > now) {
+        if (slot < 0 || !(until = lbx_atomic_load(&hot->eject_until[slot]))
+            || w->s->method != NONE) {
             continue;
         }
         claimed = lbx_atomic_load(&hot->trial[slot]);
-        /* A trial that never ended (its child died) is over after the
-         * longest ejection. */
-        if (claimed && now - claimed < hot->eject.max_us) {
-            continue;
+        at = until > now ? until
+            : claimed && claimed <= now && now - claimed < trial_bound(w)
+            ? claimed + trial_bound(w)
+            : got ? now
+                  : 0;
+        if (!at) {
+            if (!PROXY_WORKER_IS_USABLE(w)) {
+                lbx_retry_worker(w, r->server);
+            }
+            if (PROXY_WORKER_IS_USABLE(w)
+                && __atomic_compare_exchange_n(&hot->trial[slot], &claimed, now,
+                                               0, __ATOMIC_RELAXED,
+                                               __ATOMIC_RELAXED)) {
+                got = w;
+                *claim = now;
+                at = now + trial_bound(w);
+            }
+            else {
+                at = now + (uint64_t)apr_time_from_sec(1); /* not yet */
+            }
         }
-        if (!PROXY_WORKER_IS_USABLE(w)) {
-            lbx_retry_worker(w, r->server);
-        }
-        if (PROXY_WORKER_IS_USABLE(w)
-            && __atomic_compare_exchange_n(&hot->trial[slot], &claimed, now, 0,
-                                           __ATOMIC_RELAXED,
-                                           __ATOMIC_RELAXED)) {
-            ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r,
-                          LBXLOGNO(20053) "%s: trial request to ejected "
-                                          "member %s",
-                          b->s->name, w->s->name_ex);
-            return w;
+        if (!next || at < next) {
+            next = at;
         }
     }
-    return NULL;
+    /* Unless an ejection lowered it meanwhile. */
+    __atomic_compare_exchange_n(&hot->trial_due, &seen_due, next, 0,
+                                __ATOMIC_RELAXED, __ATOMIC_RELAXED);
+    if (got) {
+        ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r,
+                      LBXLOGNO(20053) "%s: trial request to ejected member %s",
+                      b->s->name, got->s->name_ex);
+    }
+    return got;
 }
 
 /* The retry budget's window: requests and retries of the current and the
  * previous ten seconds. */
 #define BUDGET_WINDOW apr_time_from_sec(10)
 
-static void budget_tick(struct lbx_hot *hot, apr_time_t now)
+static uint64_t budget_tick(struct lbx_hot *hot)
 {
-    uint64_t epoch = (uint64_t)(now / BUDGET_WINDOW);
+    uint64_t epoch = (uint64_t)(apr_time_now() / BUDGET_WINDOW);
     uint64_t seen = lbx_atomic_load(&hot->budget_epoch);
 
-    if (seen != epoch
+    if (epoch > seen
         && __atomic_compare_exchange_n(&hot->budget_epoch, &seen, epoch, 0,
                                        __ATOMIC_RELAXED, __ATOMIC_RELAXED)) {
         /* A new window starts empty; after a quiet spell both are. */
@@ -343,14 +456,14 @@ static void budget_tick(struct lbx_hot *hot, apr_time_t now)
             lbx_atomic_store(&hot->budget_retries[(epoch + 1) & 1], 0);
         }
     }
+    return epoch > seen ? epoch : seen;
 }
 
 static int budget_allows_retry(proxy_balancer *b, struct lbx_hot *hot,
                                request_rec *r)
 {
-    uint64_t requests, retries;
+    uint64_t epoch = budget_tick(hot), requests, retries;
 
-    budget_tick(hot, r->request_time);
     requests = lbx_atomic_load(&hot->budget_requests[0])
         + lbx_atomic_load(&hot->budget_requests[1]);
     retries = lbx_atomic_load(&hot->budget_retries[0])
@@ -366,77 +479,78 @@ static int budget_allows_retry(proxy_balancer *b, struct lbx_hot *hot,
             b->s->name, retries, requests);
         return 0;
     }
-    lbx_atomic_add(
-        &hot->budget_retries[lbx_atomic_load(&hot->budget_epoch) & 1], 1);
+    lbx_atomic_add(&hot->budget_retries[epoch & 1], 1);
     return 1;
 }
 
 int lbx_outlier_before(proxy_balancer *b, proxy_worker *prev, request_rec *r)
 {
     struct lbx_hot *hot = lbx_hot_of(b);
-    struct attempt *a = ap_get_module_config(r->request_config, &lbx_module);
+    struct attempt *a;
+    long slot;
 
     if (!hot) {
         return OK;
     }
-    if (a && prev && a->w == prev) {
-        /* mod_proxy could not get an answer from prev and tries again. */
-        long slot = lbx_hot_slot(hot, prev);
-        if (slot >= 0) {
-            failed(b, hot, prev, slot, a->trial, r);
+    if (!prev || prev->balancer != b) {
+        /* The request's first attempt. */
+        if (hot->eject.budget_pct) {
+            lbx_atomic_add(&hot->budget_requests[budget_tick(hot) & 1], 1);
         }
-        if (hot->eject.budget_pct && !budget_allows_retry(b, hot, r)) {
-            return HTTP_SERVICE_UNAVAILABLE;
-        }
+        return OK;
     }
-    else if (hot->eject.budget_pct) {
-        budget_tick(hot, r->request_time);
-        lbx_atomic_add(
-            &hot->budget_requests[lbx_atomic_load(&hot->budget_epoch) & 1], 1);
+    /* mod_proxy got no answer from prev (its connect failed) and tries
+     * another member: a failure of prev, and the notes it left are not
+     * the next member's. */
+    a = attempt_of(r, 1);
+    a->timedout_before = apr_table_get(r->notes, "proxy_timedout") != NULL;
+    a->proxy_error_before = apr_table_get(r->notes, "verbose-error-to") != NULL;
+    if ((slot = lbx_hot_slot(hot, prev)) >= 0) {
+        failed(b, hot, prev, slot, a->trial_w == prev, r);
     }
-    return OK;
+    if (a->trial_w == prev) {
+        a->trial_w = NULL;
+    }
+    return hot->eject.budget_pct && !budget_allows_retry(b, hot, r)
+        ? HTTP_SERVICE_UNAVAILABLE
+        : OK;
 }
 
 proxy_worker *lbx_outlier_trial(proxy_balancer *b, request_rec *r)
 {
     struct lbx_hot *hot = lbx_hot_of(b);
-    uint64_t due = hot ? lbx_atomic_load(&hot->trial_due) : 0;
+    uint64_t due = hot ? lbx_atomic_load(&hot->trial_due) : 0, claim = 0;
+    proxy_worker *w;
 
-    return due && (uint64_t)r->request_time >= due ? claim_trial(b, hot, r)
-                                                   : NULL;
-}
-
-void lbx_outlier_chosen(proxy_balancer *b, proxy_worker *w, request_rec *r,
-                        int trial)
-{
-    struct attempt *a = ap_get_module_config(r->request_config, &lbx_module);
-
-    (void)b;
-    if (!a) {
-        a = apr_palloc(r->pool, sizeof(*a));
-        ap_set_module_config(r->request_config, &lbx_module, a);
+    if (!due || (uint64_t)r->request_time < due
+        || (uint64_t)apr_time_now() < due
+        || !(w = claim_trial(b, hot, r, due, &claim))) {
+        return NULL;
     }
-    a->w = w;
-    a->trial = trial;
+    attempt_of(r, 1)->trial_w = w;
+    attempt_of(r, 1)->claim = claim;
+    return w;
 }
 
 void lbx_outlier_answer(proxy_balancer *b, proxy_worker *w, request_rec *r)
 {
     struct lbx_hot *hot = lbx_hot_of(b);
-    struct attempt *a = ap_get_module_config(r->request_config, &lbx_module);
+    struct attempt *a = attempt_of(r, 0);
     long slot = lbx_hot_slot(hot, w);
-    int trial = a && a->w == w && a->trial;
+    int trial = a && a->trial_w == w;
+    int timed_out = apr_table_get(r->notes, "proxy_timedout") != NULL
+        && !(a && a->timedout_before);
     /* The proxy's own error page has not been sent yet; a member's answer
      * has (its headers at least). */
-    int proxy_error =
-        !r->sent_bodyct || apr_table_get(r->notes, "verbose-error-to") != NULL;
+    int proxy_error = !r->sent_bodyct
+        || (apr_table_get(r->notes, "verbose-error-to") != NULL
+            && !(a && a->proxy_error_before));
 
     if (slot < 0) {
         return;
     }
-    if (lbx_eject_is_failure(
-            r->status, apr_table_get(r->notes, "proxy_timedout") != NULL,
-            proxy_error, hot->eject.statuses, hot->eject.nstatus)) {
+    if (lbx_eject_is_failure(r->status, timed_out, proxy_error,
+                             hot->eject.statuses, hot->eject.nstatus)) {
         failed(b, hot, w, slot, trial, r);
         return;
     }
@@ -444,6 +558,10 @@ void lbx_outlier_answer(proxy_balancer *b, proxy_worker *w, request_rec *r)
         lbx_atomic_store(&hot->fails[slot], 0);
     }
     if (trial) {
+        /* Only this trial's claim is released. */
+        uint64_t claim = a->claim;
+        __atomic_compare_exchange_n(&hot->trial[slot], &claim, 0, 0,
+                                    __ATOMIC_RELAXED, __ATOMIC_RELAXED);
         bring_back(b, hot, w, slot, "trial request", r->server);
     }
 }

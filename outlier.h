@@ -43,10 +43,6 @@ int lbx_outlier_before(proxy_balancer *b, proxy_worker *prev, request_rec *r);
  * its trial, or NULL. */
 proxy_worker *lbx_outlier_trial(proxy_balancer *b, request_rec *r);
 
-/* pre_request, after the choice: member w serves this attempt. */
-void lbx_outlier_chosen(proxy_balancer *b, proxy_worker *w, request_rec *r,
-                        int trial);
-
 /* post_request: judge the answer member w gave. */
 void lbx_outlier_answer(proxy_balancer *b, proxy_worker *w, request_rec *r);
 

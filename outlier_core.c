@@ -24,7 +24,7 @@ uint32_t lbx_eject_level(uint32_t level, uint64_t back_for_us,
 
 int lbx_eject_allowed(size_t out, size_t size, unsigned max_share_pct)
 {
-    return (uint64_t)out * 100 < (uint64_t)max_share_pct * size;
+    return ((uint64_t)out + 1) * 100 <= (uint64_t)max_share_pct * size;
 }
 
 int lbx_eject_is_failure(int status, int timed_out, int proxy_error,
@@ -116,6 +116,23 @@ unsigned lbx_slow_start_permille(uint64_t since_us, uint64_t now_us,
      * product fits: windows are at most a day of microseconds (2^37). */
     return LBX_SLOW_START_FLOOR
         + (unsigned)(elapsed * (1000u - LBX_SLOW_START_FLOOR) / window_us);
+}
+
+uint64_t lbx_slow_start_allowed(uint64_t rounds, int64_t weight, int64_t total,
+                                unsigned permille)
+{
+    uint64_t fair;
+
+    if (weight <= 0 || total <= 0 || weight > total) {
+        return 1;
+    }
+    /* Beyond 2^40 rounds (years at 10k requests a second) the limit
+     * stops growing; each step below stays under 2^64. */
+    if (rounds > (1ull << 40)) {
+        rounds = 1ull << 40;
+    }
+    fair = rounds * (uint64_t)weight / (uint64_t)total;
+    return fair * (permille > 1000 ? 1000 : permille) / 1000 + 1;
 }
 
 int lbx_slow_start_admit(unsigned permille, uint32_t draw)

@@ -29,9 +29,9 @@ uint32_t lbx_eject_level(uint32_t level, uint64_t back_for_us,
                          uint64_t sustained_us);
 
 /* Whether one more member of an lbset of `size` members may be ejected
- * while `out` of them are: only while fewer than max_share_pct % are out
- * (so the first ejection of any lbset with max_share_pct > 0 is allowed,
- * and 100 lets every member go). */
+ * while `out` of them are out (ejected or unusable): only if then at most
+ * max_share_pct % of them are out (with 50, two of four, one of two, none
+ * of one). */
 int lbx_eject_allowed(size_t out, size_t size, unsigned max_share_pct);
 
 /* Whether an answer counts as a failure of the member: the proxy timed
@@ -71,6 +71,12 @@ struct lbx_outlier_conf {
  * (and always 1000 with window_us 0). */
 unsigned lbx_slow_start_permille(uint64_t since_us, uint64_t now_us,
                                  uint64_t window_us);
+
+/* How many picks a member at `permille` may have had since its ramp
+ * began, `rounds` picks of the balancer ago: that part of its fair share
+ * (weight / total of the rounds), rounded down, plus one. */
+uint64_t lbx_slow_start_allowed(uint64_t rounds, int64_t weight, int64_t total,
+                                unsigned permille);
 
 /* Whether a pick of a member at `permille` stands, for a uniform 32-bit
  * draw: with probability permille / 1000. */

@@ -364,7 +364,7 @@ int lbx_pre_request(proxy_worker **worker, proxy_balancer **balancer,
     struct lbx_session sess = { NULL, NULL };
     proxy_balancer *b;
     proxy_worker *w, *prev = *worker;
-    int status, trial = 0;
+    int status;
 
     *worker = NULL;
     if (!*balancer) {
@@ -381,14 +381,13 @@ int lbx_pre_request(proxy_worker **worker, proxy_balancer **balancer,
     if ((status = choose_by_session(b, r, conf, *url, &w, &sess)) != OK) {
         return status;
     }
-    if (!w && (w = lbx_outlier_trial(b, r)) != NULL) {
-        trial = 1;
+    if (!w) {
+        w = lbx_outlier_trial(b, r);
     }
     if (!w && !(w = choose_by_method(b, r))) {
         return HTTP_SERVICE_UNAVAILABLE;
     }
     *worker = w;
-    lbx_outlier_chosen(b, w, r, trial);
 
     lbx_busy_acquire(r, b, w);
 

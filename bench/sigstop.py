@@ -165,7 +165,7 @@ def config_fn(root, port, impl, setup, lbx_so):
     if impl == "stock":
         mods.append("LoadModule proxy_hcheck_module %s"
                     % (MODDIR / "mod_proxy_hcheck.so"))
-        extra, loglevel = [], "LogLevel warn proxy_hcheck:info"
+        extra, loglevel = setup.stock_extra, "LogLevel warn proxy_hcheck:info"
     else:
         extra, loglevel = setup.lbx_extra, "LogLevel warn lbx:info"
     return front_end_config(root, port, "bench/sigstop.py (%s)" % impl, mods, [
@@ -272,7 +272,8 @@ def measure(impl, opts, lbx_so, deadline):
     try:
         members = [Member("m%d" % (i + 1)) for i in range(4)]
         h = Front(impl, SimpleNamespace(members=members,
-                                        lbx_extra=opts.lbx_extra),
+                                        lbx_extra=opts.lbx_extra,
+                                        stock_extra=opts.stock_extra),
                   opts.keep, lbx_so, config_fn=config_fn)
         h.start(deadline)
         outs = [[] for _ in range(opts.clients)]
@@ -373,6 +374,9 @@ def main():
     ap.add_argument("--lbx-extra", action="append", metavar="LINE",
                     help="line added to lbx's <Proxy> (repeatable; default "
                     "%r; '' for none)" % DEFAULT_LBX_EXTRA)
+    ap.add_argument("--stock-extra", action="append", metavar="LINE",
+                    default=[], help="line added to stock's <Proxy> "
+                    "(repeatable), e.g. 'ProxySet failontimeout=on'")
     ap.add_argument("--clients", type=int, default=16)
     ap.add_argument("--warmup", type=float, default=2.0)
     ap.add_argument("--stop", type=float, default=10.0, help="m1 stopped, s")
@@ -402,7 +406,8 @@ def main():
     workdir = Path(tempfile.mkdtemp(prefix="lbx-bench-sigstop-"))
     os.chmod(workdir, 0o755)
     lbx_so, meta = LBX_SO, {"date": time.strftime("%Y-%m-%d %H:%M %Z"),
-                            "tree": git_facts(), "lbx_extra": opts.lbx_extra}
+                            "tree": git_facts(), "lbx_extra": opts.lbx_extra,
+                            "stock_extra": opts.stock_extra}
     results = []
     try:
         if "lbx" in impls:

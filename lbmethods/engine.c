@@ -245,16 +245,16 @@ static void rebuild(struct lbx_engine *e, proxy_balancer *b, request_rec *r,
     proxy_worker **workers = (proxy_worker **)b->workers->elts;
     struct retry_ctx ctx = { workers, e->hot, r->server };
     size_t i, k, count;
+    apr_time_t seen_at;
 
     for (i = 0; i < (size_t)n; i++) {
         e->members[i].lbset = workers[i]->s->lbset;
         e->members[i].flags = member_flags(e->hot, workers[i]);
     }
     count = lbx_eligible(e->members, (size_t)n, retry_member, &ctx, e->cand);
-    for (i = 0; i < (size_t)n; i++) {
+    for (i = 0, seen_at = apr_time_now(); i < (size_t)n; i++) {
         lbx_outlier_seen(e->hot, lbx_hot_slot(e->hot, workers[i]),
-                         lbx_outlier_usable(e->hot, workers[i]),
-                         r->request_time);
+                         lbx_outlier_usable(e->hot, workers[i]), seen_at);
     }
     e->usable_total = 0;
     for (i = 0; i < (size_t)n; i++) {
@@ -425,13 +425,20 @@ static long pick_without(struct lbx_pick *p, const struct lbx_method *m,
         return got;
     }
     if (e->ncand > LBX_ENGINE_SCAN_MAX) {
-        k = p->in.rand(p->in.rand_ctx) % (e->ncand - 1);
-        k += k >= (size_t)declined;
-        lbx_engine_load_peer(p, k);
-        return (long)k;
+        /* The next turn or draw; a method that would choose the same
+         * again (bytraffic's heap) gets a random other member. */
+        got = lbx_engine_pick(p, m);
+        if (got == declined || got == LBX_NONE) {
+            k = p->in.rand(p->in.rand_ctx) % (e->ncand - 1);
+            got = (long)(k + (k >= (size_t)declined));
+            lbx_engine_load_peer(p, (size_t)got);
+        }
+        return got;
     }
+    /* As loaded, before the first pick credited them. */
     for (k = 0; k < e->ncand; k++) {
         if (k != (size_t)declined) {
+            lbx_engine_load_peer(p, k);
             alt[n] = p->in.peers[k];
             map[n++] = k;
         }
@@ -445,27 +452,50 @@ static long pick_without(struct lbx_pick *p, const struct lbx_method *m,
     return (long)map[got];
 }
 
+/* Whether a pick of candidate `pick`, at `permille` of its share, stands.
+ * byhash decides by the request's key (mixed apart from its place on the
+ * ring), so a key keeps its member.  The others count: the member may
+ * have had its fair share of the rounds since its ramp began, scaled by
+ * the ramp; methods that would send it more (bybusyness to an idle
+ * member, bytraffic to one with few bytes) are held to that too. */
+static int ramp_admits(struct lbx_pick *p, const struct lbx_method *m,
+                       long pick, unsigned permille)
+{
+    struct lbx_engine *e = p->e;
+    uint32_t slot = e->slot[pick];
+    uint64_t since, allowed;
+
+    if (m == &lbx_method_byhash) {
+        return lbx_slow_start_admit(
+            permille,
+            (uint32_t)((p->in.key * UINT64_C(0x9E3779B97F4A7C15)) >> 32));
+    }
+    since = lbx_atomic_load(&e->hot->ramp_rounds[slot]);
+    allowed = lbx_slow_start_allowed(p->round > since ? p->round - since : 0,
+                                     e->weight[pick], e->total, permille);
+    if (lbx_atomic_load(&e->hot->ramp_picks[slot]) >= allowed) {
+        return 0;
+    }
+    lbx_atomic_add(&e->hot->ramp_picks[slot], 1);
+    return 1;
+}
+
 long lbx_engine_slow_start(struct lbx_pick *p, const struct lbx_method *m,
                            long pick, int credit, apr_time_t now)
 {
     struct lbx_engine *e = p->e;
     unsigned permille;
-    uint32_t draw;
     long other;
 
     if (!e->ramping || pick == LBX_NONE || e->ncand < 2) {
         return pick;
     }
     permille = lbx_outlier_ramp(e->hot, e->slot[pick], now);
-    if (permille >= 1000) {
-        return pick;
-    }
-    draw = m == &lbx_method_byhash ? (uint32_t)(p->in.key >> 32)
-                                   : p->in.rand(p->in.rand_ctx);
-    if (lbx_slow_start_admit(permille, draw)) {
+    if (permille >= 1000 || ramp_admits(p, m, pick, permille)) {
         return pick;
     }
     if (credit) {
+        /* Its turn is spent, as if it had served it. */
         lbx_atomic_add(&e->hot->debt[e->slot[pick]], e->total);
     }
     other = pick_without(p, m, pick);

@@ -51,13 +51,15 @@ long lbx_engine_pick(struct lbx_pick *p, const struct lbx_method *m);
 proxy_worker *lbx_engine_commit(struct lbx_pick *p, long pick, int credit);
 
 /* Slow start (LBXSlowStart, slowstart=): a pick of a member still in its
- * ramp stands with the probability of its share (lbx_outlier_ramp), for
- * byhash decided by the request's key so that a key keeps its member.
- * Otherwise the member pays for the round as if chosen (with `credit`,
- * so byrequests does not just offer it again) and the pick is made again
- * without it: by the method itself among up to LBX_ENGINE_SCAN_MAX
- * candidates and for byhash, at random among more.  Returns the pick that
- * stands.  Under the balancer's thread mutex, after lbx_engine_pick. */
+ * ramp stands while the member's picks since the ramp began stay within
+ * the ramp's part of its fair share (lbx_slow_start_allowed); for byhash,
+ * with the ramp's probability, decided by the request's key so that a key
+ * keeps its member.  Otherwise the member pays for the round as if chosen
+ * (with `credit`) and the pick is made again without it: by the method
+ * among up to LBX_ENGINE_SCAN_MAX candidates and for byhash; among more,
+ * the method's next turn or draw, or a random other member when it would
+ * choose the same again.  Returns the pick that stands.  Under the
+ * balancer's thread mutex, after lbx_engine_pick. */
 long lbx_engine_slow_start(struct lbx_pick *p, const struct lbx_method *m,
                            long pick, int credit, apr_time_t now);
 

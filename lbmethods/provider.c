@@ -196,7 +196,7 @@ static void heartbeat_candidates(struct heartbeat_state *sc, proxy_balancer *b,
             lbx_retry_worker(w, r->server);
         }
         lbx_outlier_seen(hot, lbx_hot_slot(hot, w), lbx_outlier_usable(hot, w),
-                         r->request_time);
+                         apr_time_now());
         if (lbx_outlier_usable(hot, w) && srv->seen < LBX_HB_MAX_LASTSEEN) {
             sc->ready[sc->count] = srv->ready < 0 ? 0 : (uint32_t)srv->ready;
             sc->index[sc->count++] = i;

@@ -396,7 +396,7 @@ def hits(h, path, n, headers=None, expect=200):
     return c
 
 
-def served_by_every_child(h, path, name, batches=10, batch=20):
+def served_by_every_child(h, path, name, batches=30, batch=20):
     """Send batches of fresh requests until backend `name` answered in
     every child (the access log has the pid); returns {pid} and the
     Counter of all answers.  Bounded to batches*batch requests."""

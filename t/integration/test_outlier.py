@@ -50,7 +50,9 @@ def log_time(line):
 
 
 def ejection_lines(h):
-    return [ln for ln in h.error_log().splitlines() if "LBX20051" in ln]
+    """Ejections (LBX20051) and ejections after a failed trial (LBX20055)."""
+    return [ln for ln in h.error_log().splitlines()
+            if "LBX20051" in ln or "LBX20055" in ln]
 
 
 def shares(h, n, path="/app/x"):
@@ -175,7 +177,7 @@ def test_repeated_failures_double_the_ejection(make_httpd, backends):
         time.sleep(0.02)
     lines = ejection_lines(h)
     assert len(lines) >= 5, lines
-    ms = [int(re.search(r"ejected for (\d+) ms", ln).group(1))
+    ms = [int(re.search(r"ejected (?:again )?for (\d+) ms", ln).group(1))
           for ln in lines[:5]]
     assert ms == [200, 400, 800, 1000, 1000], lines
     assert "its trial request failed" in lines[1]
@@ -236,8 +238,8 @@ def test_a_trial_request_brings_back_a_member_without_check(make_httpd,
 def test_slow_start_ramps_a_returning_member(method, make_httpd, backends):
     """A member back from a failed health check gets clearly less than its
     half in the first part of the window and its half at the end.
-    (bylatency's half depends on which member measures faster, so there
-    it only has to be served again; bytraffic is left out: a member that
+    (bylatency has no half to reach: with two members it takes the one
+    measured faster every time; bytraffic is left out: a member that
     was out has sent fewer bytes and takes everything until it catches up,
     as in stock, ramp or not.)"""
     a, b = backends.start_many("a", "b")
@@ -253,10 +255,8 @@ def test_slow_start_ramps_a_returning_member(method, make_httpd, backends):
     assert early["b"] < 150 * 0.3, early
     T.poll(lambda: member_json(h, b)["outlier"]["slow_start_pct"] == 100, 40,
            "the end of the ramp")
-    late = shares(h, 150)
-    if method == "bylatency":
-        assert late["b"] > 0, late
-    else:
+    if method != "bylatency":
+        late = shares(h, 150)
         assert 150 * 0.35 < late["b"] < 150 * 0.65, late
 
 

@@ -45,10 +45,12 @@ static const struct {
     unsigned share;
     int expect;
 } shares[] = {
-    { 0, 4, 50, 1 },  { 1, 4, 50, 1 }, { 2, 4, 50, 0 },
-    { 3, 4, 50, 0 },  { 0, 4, 10, 1 }, /* below the share: one may always go */
-    { 1, 4, 10, 0 },  { 0, 1, 50, 1 }, { 1, 1, 100, 0 },
-    { 3, 4, 100, 1 }, { 0, 4, 0, 0 },  { 0, 0, 50, 0 }, /* an empty lbset */
+    /* out counts the ejected and the otherwise unusable members */
+    { 0, 4, 50, 1 },  { 1, 4, 50, 1 },  { 2, 4, 50, 0 },  { 3, 4, 50, 0 },
+    { 0, 2, 50, 1 },  { 1, 2, 50, 0 },  { 0, 4, 10, 0 }, /* one of four is 25 %: over 10 % */
+    { 0, 10, 10, 1 }, { 1, 10, 10, 0 }, { 0, 1, 50, 0 }, /* a lone member is more than half */
+    { 0, 1, 100, 1 }, { 3, 4, 100, 1 }, { 4, 4, 100, 0 }, { 0, 4, 0, 0 },
+    { 0, 0, 50, 0 }, /* an empty lbset */
 };
 
 START_TEST(test_share)
@@ -152,6 +154,31 @@ START_TEST(test_ramp)
 }
 END_TEST
 
+static const struct {
+    uint64_t rounds;
+    int64_t weight, total;
+    unsigned permille;
+    uint64_t expect;
+} allowances[] = {
+    { 0, 100, 400, 100, 1 }, /* just back: one pick */
+    { 1000, 100, 400, 100, 26 }, /* a quarter of 1000, 10 % of it, +1 */
+    { 1000, 100, 400, 550, 138 },
+    { 1000, 100, 400, 1000, 251 },
+    { 1000, 300, 400, 100, 76 },
+    { UINT64_MAX, 100, 100, 1000, (1ull << 40) + 1 }, /* no overflow */
+    { 1000, 0, 400, 100, 1 }, /* nonsense weights: one pick */
+    { 1000, 500, 400, 100, 1 },
+};
+
+START_TEST(test_allowed)
+{
+    ck_assert_uint_eq(
+        lbx_slow_start_allowed(allowances[_i].rounds, allowances[_i].weight,
+                               allowances[_i].total, allowances[_i].permille),
+        allowances[_i].expect);
+}
+END_TEST
+
 START_TEST(test_admit_edges)
 {
     ck_assert(!lbx_slow_start_admit(0, 0));
@@ -218,6 +245,7 @@ TCase *lbx_tcase_outlier_core(void)
     tcase_add_loop_test(tc, test_failure, 0, N(failures));
     tcase_add_loop_test(tc, test_statuses, 0, N(lists));
     tcase_add_loop_test(tc, test_ramp, 0, N(ramps));
+    tcase_add_loop_test(tc, test_allowed, 0, N(allowances));
     tcase_add_test(tc, test_admit_edges);
     tcase_add_test(tc, test_admit_share);
     tcase_add_loop_test(tc, test_budget, 0, N(budgets));
