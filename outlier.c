@@ -401,7 +401,7 @@ static proxy_worker *claim_trial(proxy_balancer *b, struct lbx_hot *hot,
         }
         claimed = lbx_atomic_load(&hot->trial[slot]);
         at = until > now ? until
-            : claimed && claimed <= now && now - claimed < trial_bound(w)
+            : claimed && claimed + trial_bound(w) > now
             ? claimed + trial_bound(w)
             : got ? now
                   : 0;
@@ -538,19 +538,25 @@ void lbx_outlier_answer(proxy_balancer *b, proxy_worker *w, request_rec *r)
     struct attempt *a = attempt_of(r, 0);
     long slot = lbx_hot_slot(hot, w);
     int trial = a && a->trial_w == w;
-    int timed_out = apr_table_get(r->notes, "proxy_timedout") != NULL
-        && !(a && a->timedout_before);
-    /* The proxy's own error page has not been sent yet; a member's answer
-     * has (its headers at least). */
-    int proxy_error = !r->sent_bodyct
-        || (apr_table_get(r->notes, "verbose-error-to") != NULL
-            && !(a && a->proxy_error_before));
+    int timed_out, proxy_error;
 
     if (slot < 0) {
         return;
     }
-    if (lbx_eject_is_failure(r->status, timed_out, proxy_error,
-                             hot->eject.statuses, hot->eject.nstatus)) {
+    /* Below 400 nothing counts as a failure (a timeout ends in 502/504):
+     * the common answer reads no notes. */
+    if (r->status >= 400) {
+        timed_out = apr_table_get(r->notes, "proxy_timedout") != NULL
+            && !(a && a->timedout_before);
+        /* The proxy's own error page has not been sent yet; a member's
+         * answer has (its headers at least). */
+        proxy_error = !r->sent_bodyct
+            || (apr_table_get(r->notes, "verbose-error-to") != NULL
+                && !(a && a->proxy_error_before));
+    }
+    if (r->status >= 400
+        && lbx_eject_is_failure(r->status, timed_out, proxy_error,
+                                hot->eject.statuses, hot->eject.nstatus)) {
         failed(b, hot, w, slot, trial, r);
         return;
     }

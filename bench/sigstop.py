@@ -38,6 +38,9 @@ with fresh members.  A benchmark, not a test: not in `make check` or CI.
     /usr/bin/python3 bench/sigstop.py                     # 2 rounds, ~2 min
     /usr/bin/python3 bench/sigstop.py --only stock --rounds 1
     /usr/bin/python3 bench/sigstop.py --only lbx --lbx-extra ''
+    /usr/bin/python3 bench/sigstop.py --only stock \
+        --stock-extra 'ProxySet failontimeout=on'
+    /usr/bin/python3 bench/sigstop.py --member-params timeout=2  # no checks
 
 Bounded like e2e_lb.py: a global deadline, every wait with its own timeout,
 requests capped (--max-requests), members and httpd stopped by pid in
@@ -170,7 +173,8 @@ def config_fn(root, port, impl, setup, lbx_so):
         extra, loglevel = setup.lbx_extra, "LogLevel warn lbx:info"
     return front_end_config(root, port, "bench/sigstop.py (%s)" % impl, mods, [
         loglevel, "<Proxy balancer://pool>",
-        *["    BalancerMember http://127.0.0.1:%d %s" % (m.port, MEMBER)
+        *["    BalancerMember http://127.0.0.1:%d %s" % (m.port,
+                                                    setup.member_params)
           for m in setup.members],
         "    ProxySet lbmethod=byrequests",
         *["    " + x for x in extra], "</Proxy>",
@@ -273,7 +277,8 @@ def measure(impl, opts, lbx_so, deadline):
         members = [Member("m%d" % (i + 1)) for i in range(4)]
         h = Front(impl, SimpleNamespace(members=members,
                                         lbx_extra=opts.lbx_extra,
-                                        stock_extra=opts.stock_extra),
+                                        stock_extra=opts.stock_extra,
+                                        member_params=opts.member_params),
                   opts.keep, lbx_so, config_fn=config_fn)
         h.start(deadline)
         outs = [[] for _ in range(opts.clients)]
@@ -377,6 +382,8 @@ def main():
     ap.add_argument("--stock-extra", action="append", metavar="LINE",
                     default=[], help="line added to stock's <Proxy> "
                     "(repeatable), e.g. 'ProxySet failontimeout=on'")
+    ap.add_argument("--member-params", default=MEMBER,
+                    help="BalancerMember parameters (default %r)" % MEMBER)
     ap.add_argument("--clients", type=int, default=16)
     ap.add_argument("--warmup", type=float, default=2.0)
     ap.add_argument("--stop", type=float, default=10.0, help="m1 stopped, s")
@@ -407,7 +414,8 @@ def main():
     os.chmod(workdir, 0o755)
     lbx_so, meta = LBX_SO, {"date": time.strftime("%Y-%m-%d %H:%M %Z"),
                             "tree": git_facts(), "lbx_extra": opts.lbx_extra,
-                            "stock_extra": opts.stock_extra}
+                            "stock_extra": opts.stock_extra,
+                            "member_params": opts.member_params}
     results = []
     try:
         if "lbx" in impls:
