@@ -3,6 +3,7 @@
 #include "heartbeat.h"
 
 #include "lbx_conf.h"
+#include "cookie_core.h"
 
 APLOG_USE_MODULE(lbx);
 
@@ -16,6 +17,7 @@ struct lbx_server_conf {
 struct balancer_conf {
     struct lbx_hash_conf hash;
     struct lbx_outlier_conf outlier;
+    struct lbx_cookie_conf *cookie;
 };
 
 /* Member settings from BalancerMember/ProxySet keys mod_proxy does not
@@ -450,4 +452,136 @@ const struct lbx_member_conf *lbx_conf_member(proxy_worker *w)
 void lbx_conf_pre_config(void)
 {
     member_confs = NULL; /* the previous reading's pool is gone */
+}
+
+/* ---- the route cookie --------------------------------------------------- */
+
+static const char *cookie_key(apr_pool_t *p, struct lbx_cookie_conf *cc,
+                              const char *key, const char *val)
+{
+    char *end;
+
+    if (!ap_cstr_casecmp(key, "path") || !ap_cstr_casecmp(key, "domain")) {
+        if (!lbx_cookie_value_ok(val)) {
+            return apr_psprintf(p,
+                                "LBXRouteCookie %s must be 1 to 255 visible "
+                                "ASCII characters without ; , \" \\ or "
+                                "space, not '%s'",
+                                key, val);
+        }
+        *(ap_cstr_casecmp(key, "path") ? &cc->domain : &cc->path) = val;
+        return NULL;
+    }
+    if (!ap_cstr_casecmp(key, "maxage")) {
+        cc->max_age = apr_isdigit(*val) ? strtol(val, &end, 10) : -1;
+        if (cc->max_age < 0 || *end || cc->max_age > 400L * 86400) {
+            return apr_psprintf(p,
+                                "LBXRouteCookie maxage must be seconds from "
+                                "0 to 34560000 (400 days), not '%s'",
+                                val);
+        }
+        return NULL;
+    }
+    if (!ap_cstr_casecmp(key, "samesite")) {
+        cc->samesite = !ap_cstr_casecmp(val, "lax") ? "Lax"
+            : !ap_cstr_casecmp(val, "strict")       ? "Strict"
+            : !ap_cstr_casecmp(val, "none")         ? "None"
+            : !ap_cstr_casecmp(val, "off")          ? NULL
+                                                    : "?";
+        return cc->samesite && *cc->samesite == '?'
+            ? apr_psprintf(p,
+                           "LBXRouteCookie samesite must be lax, strict, "
+                           "none or off, not '%s'",
+                           val)
+            : NULL;
+    }
+    if (!ap_cstr_casecmp(key, "secure")) {
+        cc->secure = !ap_cstr_casecmp(val, "on") ? LBX_SECURE_ON
+            : !ap_cstr_casecmp(val, "off")       ? LBX_SECURE_OFF
+            : !ap_cstr_casecmp(val, "auto")      ? LBX_SECURE_AUTO
+                                                 : (enum lbx_cookie_secure) - 1;
+        return (int)cc->secure < 0 ? apr_psprintf(p,
+                                                  "LBXRouteCookie secure must "
+                                                  "be on, off or auto, not "
+                                                  "'%s'",
+                                                  val)
+                                   : NULL;
+    }
+    if (!ap_cstr_casecmp(key, "httponly")) {
+        if (ap_cstr_casecmp(val, "on") && ap_cstr_casecmp(val, "off")) {
+            return apr_psprintf(p,
+                                "LBXRouteCookie httponly must be on or off, "
+                                "not '%s'",
+                                val);
+        }
+        cc->httponly = !ap_cstr_casecmp(val, "on");
+        return NULL;
+    }
+    return apr_psprintf(p,
+                        "LBXRouteCookie: unknown setting '%s' (path, domain, "
+                        "maxage, samesite, secure, httponly)",
+                        key);
+}
+
+/* LBXRouteCookie NAME|on [path=/] [domain=D] [maxage=S] [samesite=lax]
+ * [secure=auto] [httponly=on], or off. */
+const char *lbx_conf_set_route_cookie(cmd_parms *cmd, void *dconf,
+                                      const char *args)
+{
+    struct balancer_conf *bc;
+    struct lbx_cookie_conf *cc;
+    const char *err = balancer_conf_of(cmd, &bc);
+    char *word = ap_getword_conf(cmd->pool, &args);
+
+    (void)dconf;
+    if (err) {
+        return err;
+    }
+    if (!ap_cstr_casecmp(word, "off")) {
+        bc->cookie = NULL;
+        return NULL;
+    }
+    cc = apr_pcalloc(cmd->pool, sizeof(*cc));
+    cc->path = "/";
+    cc->samesite = "Lax";
+    cc->max_age = -1;
+    cc->httponly = 1;
+    if (ap_cstr_casecmp(word, "on")) {
+        if (!lbx_cookie_name_ok(word)) {
+            return apr_psprintf(cmd->pool,
+                                "LBXRouteCookie: '%s' is not a cookie name "
+                                "(or 'on' for the stickysession name)",
+                                word);
+        }
+        cc->name = word;
+    }
+    while (*(word = ap_getword_conf(cmd->pool, &args))) {
+        char *val = strchr(word, '=');
+
+        if (!val) {
+            return apr_psprintf(cmd->pool,
+                                "LBXRouteCookie: '%s' is not key=value", word);
+        }
+        *val++ = '\0';
+        if ((err = cookie_key(cmd->pool, cc, word, val)) != NULL) {
+            return err;
+        }
+    }
+    if (cc->samesite && !strcmp(cc->samesite, "None")
+        && cc->secure == LBX_SECURE_OFF) {
+        return "LBXRouteCookie samesite=none needs secure=on or auto "
+               "(browsers drop it otherwise)";
+    }
+    bc->cookie = cc;
+    return NULL;
+}
+
+struct lbx_cookie_conf *lbx_conf_cookie(server_rec *s, const char *name)
+{
+    struct lbx_server_conf *conf = s && name ? server_conf(s) : NULL;
+    const struct balancer_conf *bc = conf && conf->balancers
+        ? apr_hash_get(conf->balancers, name, APR_HASH_KEY_STRING)
+        : NULL;
+
+    return bc ? bc->cookie : NULL;
 }

@@ -43,6 +43,26 @@ const char *lbx_conf_set_slow_start(cmd_parms *cmd, void *dconf,
                                     const char *val);
 const char *lbx_conf_set_retry_budget(cmd_parms *cmd, void *dconf,
                                       const char *pct, const char *min);
+/* LBXRouteCookie: mod_lbx sets the balancer's sticky cookie itself. */
+enum lbx_cookie_secure {
+    LBX_SECURE_AUTO = 0,
+    LBX_SECURE_ON,
+    LBX_SECURE_OFF
+};
+struct lbx_cookie_conf {
+    const char *name; /* NULL: the stickysession cookie, else ROUTEID */
+    const char *path; /* default "/" */
+    const char *domain; /* NULL: none (the host only) */
+    const char *samesite; /* "Lax" (default), "Strict", "None" or NULL */
+    long max_age; /* seconds; -1: a session cookie (default) */
+    enum lbx_cookie_secure secure; /* auto: when the request came by TLS */
+    int httponly; /* default on */
+};
+const char *lbx_conf_set_route_cookie(cmd_parms *cmd, void *dconf,
+                                      const char *args);
+/* The route cookie of balancer `name` in server s, or NULL. */
+struct lbx_cookie_conf *lbx_conf_cookie(server_rec *s, const char *name);
+
 /* The ejection/slow-start/budget settings of balancer `name` in server s
  * (the defaults, all off, when it has none or s is NULL). */
 const struct lbx_outlier_conf *lbx_conf_outlier(server_rec *s,

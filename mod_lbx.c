@@ -22,6 +22,7 @@
 #include "util_mutex.h"
 
 #include "request.h"
+#include "cookie.h"
 #include "manager.h"
 #include "hcheck.h"
 #include "hcheck_conf.h"
@@ -88,6 +89,11 @@ static const command_rec lbx_cmds[] = {
                    ACCESS_CONF,
                    "Failover attempts allowed, in % of recent requests "
                    "[and at least this many], or off"),
+    AP_INIT_RAW_ARGS("LBXRouteCookie", lbx_conf_set_route_cookie, NULL,
+                     ACCESS_CONF,
+                     "Set the sticky route cookie: NAME or on [path=/] "
+                     "[domain=D] [maxage=S] [samesite=lax] [secure=auto] "
+                     "[httponly=on], or off"),
     AP_INIT_TAKE1("HeartbeatStorage", lbx_conf_set_heartbeat_storage, NULL,
                   RSRC_CONF,
                   "Path of the file mod_heartmonitor writes "
@@ -193,6 +199,9 @@ static int lbx_post_config(apr_pool_t *pconf, apr_pool_t *plog,
         return !OK;
     }
     lbx_outlier_configure(main_s);
+    if (lbx_cookie_post_config(pconf, main_s) != OK) {
+        return !OK;
+    }
     lbx_hb_reports_post_config(pconf, main_s);
     if (lbx_hc_post_config(pconf, main_s) != OK) {
         return !OK;
@@ -234,6 +243,7 @@ static void lbx_register_hooks(apr_pool_t *p)
     /* The mod_proxy hooks are added in pre_config, once mod_proxy's API
      * has been looked up. */
     lbx_register_providers(p);
+    lbx_cookie_register();
     lbx_hc_conf_register();
     lbx_manager_register();
 }

@@ -16,6 +16,7 @@
 #include "lbx_hot.h"
 #include "lbx_method.h"
 #include "outlier.h"
+#include "cookie.h"
 #include "engine.h"
 #include "sticky.h"
 
@@ -388,6 +389,7 @@ int lbx_pre_request(proxy_worker **worker, proxy_balancer **balancer,
         return HTTP_SERVICE_UNAVAILABLE;
     }
     *worker = w;
+    lbx_cookie_chosen(b, w, r, sess.route);
 
     lbx_busy_acquire(r, b, w);
 

@@ -11,6 +11,7 @@ Binds HOST:PORT (PORT 0 = pick a free one), then prints one line
     /status/<code>     answer with that status code (body NAME)
     /slow?ms=N         wait N milliseconds, then answer 200
     /big?bytes=N       answer N bytes of 'x'
+    /setcookie/<name>  200, with "Set-Cookie: <name>=NAME.frombackend; Path=/"
     /health            200 "ok" (any path whose last segment is "health";
                        status and body settable through /_control)
     /echo              200, JSON: request line, method, path, version, headers
@@ -65,11 +66,13 @@ class Handler(BaseHTTPRequestHandler):
     def log_message(self, fmt, *args):  # keep quiet: nothing to stderr/disk
         pass
 
-    def _reply(self, code, body, ctype="text/plain"):
+    def _reply(self, code, body, ctype="text/plain", cookie=None):
         if isinstance(body, str):
             body = body.encode()
         self.send_response(code)
         self.send_header("X-Backend", self.server.backend_name)
+        if cookie:
+            self.send_header("Set-Cookie", cookie)
         self.send_header("Content-Type", ctype)
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
@@ -154,6 +157,9 @@ class Handler(BaseHTTPRequestHandler):
             ms = int(query.get("ms", ["0"])[0])
             time.sleep(min(ms, 60000) / 1000.0)
             return self._reply(200, name)
+        if seg[:1] == ["setcookie"] and len(seg) >= 2:
+            return self._reply(200, name, cookie="%s=%s.frombackend; Path=/"
+                               % (seg[1], name))
         if seg[-1:] == ["big"]:
             n = int(query.get("bytes", ["0"])[0])
             return self._reply(200, b"x" * min(n, 64 << 20),

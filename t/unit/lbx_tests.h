@@ -15,5 +15,6 @@ TCase *lbx_tcase_hcheck_core(void);
 TCase *lbx_tcase_hcheck_frame(void);
 TCase *lbx_tcase_manager_core(void);
 TCase *lbx_tcase_outlier_core(void);
+TCase *lbx_tcase_cookie_core(void);
 
 #endif
