@@ -18,6 +18,7 @@ struct balancer_conf {
     struct lbx_hash_conf hash;
     struct lbx_outlier_conf outlier;
     struct lbx_cookie_conf *cookie;
+    ap_expr_info_t *route_by;
 };
 
 /* Member settings from BalancerMember/ProxySet keys mod_proxy does not
@@ -584,4 +585,34 @@ struct lbx_cookie_conf *lbx_conf_cookie(server_rec *s, const char *name)
         : NULL;
 
     return bc ? bc->cookie : NULL;
+}
+
+/* ---- routing by a request's variable ------------------------------------ */
+
+const char *lbx_conf_set_route_by(cmd_parms *cmd, void *dconf, const char *expr)
+{
+    struct balancer_conf *bc;
+    const char *err = balancer_conf_of(cmd, &bc);
+
+    (void)dconf;
+    if (err) {
+        return err;
+    }
+    bc->route_by =
+        ap_expr_parse_cmd(cmd, expr, AP_EXPR_FLAG_STRING_RESULT, &err, NULL);
+    if (err) {
+        return apr_psprintf(cmd->pool, "LBXRouteBy: cannot parse \"%s\": %s",
+                            expr, err);
+    }
+    return NULL;
+}
+
+ap_expr_info_t *lbx_conf_route_by(server_rec *s, const char *name)
+{
+    struct lbx_server_conf *conf = s && name ? server_conf(s) : NULL;
+    const struct balancer_conf *bc = conf && conf->balancers
+        ? apr_hash_get(conf->balancers, name, APR_HASH_KEY_STRING)
+        : NULL;
+
+    return bc ? bc->route_by : NULL;
 }

@@ -60,6 +60,12 @@ struct lbx_cookie_conf {
 };
 const char *lbx_conf_set_route_cookie(cmd_parms *cmd, void *dconf,
                                       const char *args);
+/* LBXRouteBy EXPR: an ap_expr string whose value names the route of the
+ * member to send a request to (when no session route chose one). */
+const char *lbx_conf_set_route_by(cmd_parms *cmd, void *dconf,
+                                  const char *expr);
+/* The LBXRouteBy expression of balancer `name` in server s, or NULL. */
+ap_expr_info_t *lbx_conf_route_by(server_rec *s, const char *name);
 /* The route cookie of balancer `name` in server s, or NULL. */
 struct lbx_cookie_conf *lbx_conf_cookie(server_rec *s, const char *name);
 

@@ -94,6 +94,9 @@ static const command_rec lbx_cmds[] = {
                      "Set the sticky route cookie: NAME or on [path=/] "
                      "[domain=D] [maxage=S] [samesite=lax] [secure=auto] "
                      "[httponly=on], or off"),
+    AP_INIT_TAKE1("LBXRouteBy", lbx_conf_set_route_by, NULL, ACCESS_CONF,
+                  "An expression whose value is the route of the member "
+                  "to use (e.g. \"%{ENV:BACKEND}\")"),
     AP_INIT_TAKE1("HeartbeatStorage", lbx_conf_set_heartbeat_storage, NULL,
                   RSRC_CONF,
                   "Path of the file mod_heartmonitor writes "

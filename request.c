@@ -17,6 +17,7 @@
 #include "lbx_method.h"
 #include "outlier.h"
 #include "cookie.h"
+#include "lbx_conf.h"
 #include "engine.h"
 #include "sticky.h"
 
@@ -167,6 +168,47 @@ static proxy_worker *find_session_route(proxy_balancer *b, request_rec *r,
         ap_log_rerror(APLOG_MARK, APLOG_DEBUG, 0, r,
                       LBXLOGNO(01162) "Route changed from %s to %s", *route,
                       w->s->route);
+    }
+    return w;
+}
+
+/* ---- routing by a variable ---------------------------------------------- */
+
+/* LBXRouteBy: the member whose route the balancer's expression gives for
+ * this request, if usable (else NULL: the lbmethod chooses, so a member
+ * down fails over to the rest of the pool).  The decision shows in
+ * BALANCER_ROUTE_BY (the value) and BALANCER_ROUTE_BY_USED (1 or 0). */
+static proxy_worker *choose_by_variable(proxy_balancer *b, request_rec *r)
+{
+    ap_expr_info_t *expr = lbx_conf_route_by(r->server, b->s->name);
+    const char *value, *err = NULL;
+    proxy_worker *w;
+
+    if (!expr) {
+        return NULL;
+    }
+    value = ap_expr_str_exec(r, expr, &err);
+    if (err || !value || !*value) {
+        return NULL;
+    }
+    w = NULL;
+    if (strlen(value) < PROXY_WORKER_MAX_ROUTE_SIZE
+        && PROXY_THREAD_LOCK(b) == APR_SUCCESS) {
+        if ((w = find_route_worker(b, value, r, 1)) != NULL) {
+            /* Accounted as a session's choice is. */
+            lbx_engine_sticky_hit(b, w, r);
+            lbx_atomic_add(&w->s->elected, 1);
+        }
+        PROXY_THREAD_UNLOCK(b);
+    }
+    apr_table_setn(r->subprocess_env, "BALANCER_ROUTE_BY", value);
+    apr_table_setn(r->subprocess_env, "BALANCER_ROUTE_BY_USED", w ? "1" : "0");
+    if (!w) {
+        ap_log_rerror(APLOG_MARK, APLOG_DEBUG, 0, r,
+                      LBXLOGNO(20061) "%s: LBXRouteBy gave '%s', no usable "
+                                      "member has that route: the lbmethod "
+                                      "chooses",
+                      b->s->name, ap_escape_logitem(r->pool, value));
     }
     return w;
 }
@@ -381,6 +423,9 @@ int lbx_pre_request(proxy_worker **worker, proxy_balancer **balancer,
     }
     if ((status = choose_by_session(b, r, conf, *url, &w, &sess)) != OK) {
         return status;
+    }
+    if (!w) {
+        w = choose_by_variable(b, r);
     }
     if (!w) {
         w = lbx_outlier_trial(b, r);
