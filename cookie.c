@@ -26,6 +26,18 @@ static apr_hash_t *cookies;
 
 /* ---- configuration ------------------------------------------------------ */
 
+/* A member without route= gets one from its name.  Every process writes
+ * the same bytes, so a race between them is harmless. */
+static void give_route(proxy_worker_shared *ws)
+{
+    char route[LBX_ROUTE_GEN_LEN + 1];
+
+    if (!*ws->route) {
+        lbx_route_from_name(ws->name_ex, strlen(ws->name_ex), route);
+        ap_proxy_strncpy(ws->route, route, sizeof(ws->route));
+    }
+}
+
 static int cookie_balancer(server_rec *s, proxy_server_conf *conf,
                            proxy_balancer *b, void *data)
 {
@@ -39,13 +51,24 @@ static int cookie_balancer(server_rec *s, proxy_server_conf *conf,
         return 0;
     }
     if (!cc->name) {
-        cc->name = *b->s->sticky ? b->s->sticky : "ROUTEID";
+        /* A copy: the manager may edit the balancer's record later. */
+        cc->name = apr_pstrdup(p, *b->s->sticky ? b->s->sticky : "ROUTEID");
+        if (!lbx_cookie_name_ok(cc->name)) {
+            ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s,
+                         LBXLOGNO(20062) "%s: LBXRouteCookie on: the "
+                                         "stickysession name %s is not a "
+                                         "cookie name",
+                         b->s->name, cc->name);
+            return 1;
+        }
     }
     if (!*b->s->sticky) {
         /* The cookie is what the balancer reads back. */
         ap_proxy_strncpy(b->s->sticky, cc->name, sizeof(b->s->sticky));
-        ap_proxy_strncpy(b->s->sticky_path, cc->name,
-                         sizeof(b->s->sticky_path));
+        if (!*b->s->sticky_path) {
+            ap_proxy_strncpy(b->s->sticky_path, cc->name,
+                             sizeof(b->s->sticky_path));
+        }
     }
     else if (strcmp(b->s->sticky, cc->name) != 0) {
         ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s,
@@ -55,13 +78,7 @@ static int cookie_balancer(server_rec *s, proxy_server_conf *conf,
         return 1;
     }
     for (i = 0; i < b->workers->nelts; i++) {
-        proxy_worker_shared *ws = workers[i]->s;
-        char route[LBX_ROUTE_GEN_LEN + 1];
-
-        if (!*ws->route) {
-            lbx_route_from_name(ws->name_ex, strlen(ws->name_ex), route);
-            ap_proxy_strncpy(ws->route, route, sizeof(ws->route));
-        }
+        give_route(workers[i]->s);
     }
     apr_hash_set(cookies, apr_pmemdup(p, &b->s, sizeof(b->s)), sizeof(b->s),
                  cc);
@@ -101,9 +118,10 @@ void lbx_cookie_chosen(proxy_balancer *b, proxy_worker *w, request_rec *r,
         cookies ? apr_hash_get(cookies, &b->s, sizeof(b->s)) : NULL;
     int first;
 
-    if (!cc) {
-        return;
+    if (!cc || strcmp(b->s->sticky, cc->name) != 0) {
+        return; /* (the manager changed the stickysession name since) */
     }
+    give_route(w->s); /* a member added through the manager since */
     first = apr_table_get(r->notes, COOKIE_NOTE) == NULL;
     if ((session_route && strcmp(session_route, w->s->route) == 0)
         || !lbx_cookie_value_ok(w->s->route)) {
@@ -117,6 +135,15 @@ void lbx_cookie_chosen(proxy_balancer *b, proxy_worker *w, request_rec *r,
     if (first) {
         ap_add_output_filter_handle(cookie_filter_handle, (void *)cc, r,
                                     r->connection);
+    }
+}
+
+void lbx_cookie_answer(request_rec *r)
+{
+    /* No member answered (the proxy's own error, whatever ErrorDocument
+     * makes of it later): no cookie naming it. */
+    if (r->status >= 500) {
+        apr_table_unset(r->notes, COOKIE_NOTE);
     }
 }
 

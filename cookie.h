@@ -21,4 +21,8 @@ int lbx_cookie_post_config(apr_pool_t *pconf, server_rec *main_s);
 void lbx_cookie_chosen(proxy_balancer *b, proxy_worker *w, request_rec *r,
                        const char *session_route);
 
+/* post_request: an attempt that ended in a 5xx (the proxy's error, or the
+ * member's) sets no cookie. */
+void lbx_cookie_answer(request_rec *r);
+
 #endif

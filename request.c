@@ -194,7 +194,11 @@ static proxy_worker *choose_by_variable(proxy_balancer *b, request_rec *r)
     w = NULL;
     if (strlen(value) < PROXY_WORKER_MAX_ROUTE_SIZE
         && PROXY_THREAD_LOCK(b) == APR_SUCCESS) {
-        if ((w = find_route_worker(b, value, r, 1)) != NULL) {
+        w = find_route_worker(b, value, r, 1);
+        if (w && PROXY_WORKER_IS_DRAINING(w)) {
+            w = NULL; /* takes no new requests, as for the lbmethod */
+        }
+        if (w) {
             /* Accounted as a session's choice is. */
             lbx_engine_sticky_hit(b, w, r);
             lbx_atomic_add(&w->s->elected, 1);
@@ -406,7 +410,7 @@ int lbx_pre_request(proxy_worker **worker, proxy_balancer **balancer,
 {
     struct lbx_session sess = { NULL, NULL };
     proxy_balancer *b;
-    proxy_worker *w, *prev = *worker;
+    proxy_worker *w, *by_var, *prev = *worker;
     int status;
 
     *worker = NULL;
@@ -421,11 +425,11 @@ int lbx_pre_request(proxy_worker **worker, proxy_balancer **balancer,
     if ((status = lbx_outlier_before(b, prev, r)) != OK) {
         return status;
     }
-    if ((status = choose_by_session(b, r, conf, *url, &w, &sess)) != OK) {
+    /* A usable member named by LBXRouteBy wins over the session: the
+     * variable says where this request belongs. */
+    if (!(w = by_var = choose_by_variable(b, r))
+        && (status = choose_by_session(b, r, conf, *url, &w, &sess)) != OK) {
         return status;
-    }
-    if (!w) {
-        w = choose_by_variable(b, r);
     }
     if (!w) {
         w = lbx_outlier_trial(b, r);
@@ -434,7 +438,6 @@ int lbx_pre_request(proxy_worker **worker, proxy_balancer **balancer,
         return HTTP_SERVICE_UNAVAILABLE;
     }
     *worker = w;
-    lbx_cookie_chosen(b, w, r, sess.route);
 
     lbx_busy_acquire(r, b, w);
 
@@ -443,6 +446,11 @@ int lbx_pre_request(proxy_worker **worker, proxy_balancer **balancer,
     apr_table_setn(r->subprocess_env, "BALANCER_WORKER_ROUTE", w->s->route);
 
     status = rewrite_to_member(r, w, url);
+    if (status == OK && !by_var) {
+        /* (A member named by the variable leaves the client's cookie
+         * alone: its session still belongs where it was.) */
+        lbx_cookie_chosen(b, w, r, sess.route);
+    }
 
     if (sess.route) {
         apr_table_setn(r->notes, "session-sticky", sess.sticky);
@@ -530,6 +538,7 @@ int lbx_post_request(proxy_worker *worker, proxy_balancer *balancer,
         mark_in_error(worker);
     }
     after_attempt(balancer, worker, r);
+    lbx_cookie_answer(r);
     if ((rv = PROXY_THREAD_UNLOCK(balancer)) != APR_SUCCESS) {
         ap_log_rerror(APLOG_MARK, APLOG_ERR, rv, r,
                       LBXLOGNO(01175) "%s: Unlock failed for post_request",

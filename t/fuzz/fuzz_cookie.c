@@ -68,7 +68,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         nlen = size - 1;
     }
     memcpy(name, data + 1, nlen);
-    v = malloc(size - 1 - nlen + 1);
+    v = malloc(size - 1 - nlen ? size - 1 - nlen : 1);
     memcpy(v, data + 1 + nlen, size - 1 - nlen);
     check_sets(v, size - 1 - nlen, name, nlen);
 

@@ -101,3 +101,29 @@ Header set X-Route-By "%%{BALANCER_ROUTE_BY}e %%{BALANCER_ROUTE_BY_USED}e"
         "X-Route-By"] == "api 1"
     assert h.get("/app/x", headers={"X-Route": "nosuchroute"}).headers[
         "X-Route-By"] == "nosuchroute 0"
+
+
+def test_the_variable_wins_over_the_route_cookie(make_httpd, backends):
+    """With LBXRouteCookie too: a client stuck to one member still goes where
+    the variable says, keeps its cookie, and returns to its member after."""
+    a, b = backends.start_many("a", "b")
+    h = make_httpd("lbx", """
+<Proxy balancer://vc>
+    BalancerMember %s route=web
+    BalancerMember %s route=reports
+    LBXRouteBy "%%{req:X-Route}"
+    LBXRouteCookie ROUTEID
+</Proxy>
+ProxyPass /app balancer://vc
+""" % (a.url, b.url))
+    jar = requests.cookies.RequestsCookieJar()
+    first = h.get("/app/x", cookies=jar, headers={"X-Route": "web"})
+    assert first.headers["X-Backend"] == "a"
+    assert "Set-Cookie" not in first.headers  # chosen by the variable
+    r = h.get("/app/x", cookies=jar)  # no variable: the lbmethod, a cookie
+    jar.update(r.cookies)
+    home = r.headers["X-Backend"]
+    other = "reports" if home == "a" else "web"
+    r = h.get("/app/x", cookies=jar, headers={"X-Route": other})
+    assert r.headers["X-Backend"] != home and "Set-Cookie" not in r.headers
+    assert h.get("/app/x", cookies=jar).headers["X-Backend"] == home
