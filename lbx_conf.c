@@ -120,16 +120,24 @@ const char *lbx_conf_set_heartbeat_storage(cmd_parms *cmd, void *dconf,
 static const char *balancer_conf_of(cmd_parms *cmd, struct balancer_conf **bc)
 {
     struct lbx_server_conf *conf = server_conf(cmd->server);
-    const char *name = cmd->path;
+    char *name, *slash;
 
-    if (!name
-        || ap_cstr_casecmpn(name, BALANCER_PREFIX, sizeof(BALANCER_PREFIX) - 1)
+    if (!cmd->path
+        || ap_cstr_casecmpn(cmd->path, BALANCER_PREFIX,
+                            sizeof(BALANCER_PREFIX) - 1)
             != 0) {
         return apr_pstrcat(cmd->pool, cmd->cmd->name,
                            " belongs inside "
                            "<Proxy balancer://...>",
                            NULL);
     }
+    /* The balancer's name as mod_proxy keeps it: lower case, no path
+     * (<Proxy balancer://App/> is balancer://app). */
+    name = apr_pstrdup(cmd->pool, cmd->path);
+    if ((slash = strchr(name + sizeof(BALANCER_PREFIX) - 1, '/')) != NULL) {
+        *slash = '\0';
+    }
+    ap_str_tolower(name);
     if (!conf->balancers) {
         conf->balancers = apr_hash_make(cmd->pool);
     }

@@ -166,3 +166,20 @@ def test_a_different_stickysession_is_refused(make_httpd):
     assert "LBX20060" in h.error_log() + p.stdout + p.stderr, \
         h.error_log()[-2000:]
     assert not h.pid_path.exists()
+
+
+def test_the_section_name_is_taken_as_mod_proxy_takes_it(make_httpd,
+                                                         backends):
+    """<Proxy balancer://CK/> is the balancer balancer://ck: its LBX*
+    directives apply (they were ignored before)."""
+    a, = backends.start_many("a")
+    h = make_httpd("lbx", """
+<Proxy balancer://CK/>
+    BalancerMember %s
+    LBXRouteCookie ROUTEID
+</Proxy>
+ProxyPass /app balancer://ck
+""" % a.url)
+    r = h.get("/app/x")
+    assert r.status_code == 200
+    assert r.headers.get("Set-Cookie", "").startswith("ROUTEID=.r"), r.headers
