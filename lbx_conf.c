@@ -19,7 +19,6 @@ struct balancer_conf {
     struct lbx_outlier_conf outlier;
     struct lbx_cookie_conf *cookie;
     ap_expr_info_t *route_by;
-    ap_expr_info_t *lbset_by;
 };
 
 /* Member settings from BalancerMember/ProxySet keys mod_proxy does not
@@ -598,56 +597,30 @@ struct lbx_cookie_conf *lbx_conf_cookie(server_rec *s, const char *name)
 
 /* ---- routing by a request's variable ------------------------------------ */
 
-static const char *set_expr(cmd_parms *cmd, const char *expr, int lbset)
+const char *lbx_conf_set_route_by(cmd_parms *cmd, void *dconf, const char *expr)
 {
     struct balancer_conf *bc;
     const char *err = balancer_conf_of(cmd, &bc);
-    ap_expr_info_t *e;
 
+    (void)dconf;
     if (err) {
         return err;
     }
-    e = ap_expr_parse_cmd(cmd, expr, AP_EXPR_FLAG_STRING_RESULT, &err, NULL);
+    bc->route_by =
+        ap_expr_parse_cmd(cmd, expr, AP_EXPR_FLAG_STRING_RESULT, &err, NULL);
     if (err) {
-        return apr_psprintf(cmd->pool, "%s: cannot parse \"%s\": %s",
-                            cmd->cmd->name, expr, err);
+        return apr_psprintf(cmd->pool, "LBXRouteBy: cannot parse \"%s\": %s",
+                            expr, err);
     }
-    *(lbset ? &bc->lbset_by : &bc->route_by) = e;
     return NULL;
-}
-
-const char *lbx_conf_set_route_by(cmd_parms *cmd, void *dconf, const char *expr)
-{
-    (void)dconf;
-    return set_expr(cmd, expr, 0);
-}
-
-const char *lbx_conf_set_lbset_by(cmd_parms *cmd, void *dconf, const char *expr)
-{
-    (void)dconf;
-    return set_expr(cmd, expr, 1);
-}
-
-static const struct balancer_conf *balancer_conf(server_rec *s,
-                                                 const char *name)
-{
-    struct lbx_server_conf *conf = s && name ? server_conf(s) : NULL;
-
-    return conf && conf->balancers
-        ? apr_hash_get(conf->balancers, name, APR_HASH_KEY_STRING)
-        : NULL;
 }
 
 ap_expr_info_t *lbx_conf_route_by(server_rec *s, const char *name)
 {
-    const struct balancer_conf *bc = balancer_conf(s, name);
+    struct lbx_server_conf *conf = s && name ? server_conf(s) : NULL;
+    const struct balancer_conf *bc = conf && conf->balancers
+        ? apr_hash_get(conf->balancers, name, APR_HASH_KEY_STRING)
+        : NULL;
 
     return bc ? bc->route_by : NULL;
-}
-
-ap_expr_info_t *lbx_conf_lbset_by(server_rec *s, const char *name)
-{
-    const struct balancer_conf *bc = balancer_conf(s, name);
-
-    return bc ? bc->lbset_by : NULL;
 }

@@ -217,24 +217,6 @@ static proxy_worker *choose_by_variable(proxy_balancer *b, request_rec *r)
     return w;
 }
 
-/* LBXLbsetBy: the lbset the balancer's expression gives for this request,
- * for the lbmethod to try first (the engine reads it from the note);
- * BALANCER_LBSET_BY shows it. */
-static void note_lbset(proxy_balancer *b, request_rec *r)
-{
-    ap_expr_info_t *expr = lbx_conf_lbset_by(r->server, b->s->name);
-    const char *value, *err = NULL;
-
-    if (!expr || apr_table_get(r->notes, LBX_LBSET_NOTE)) {
-        return;
-    }
-    value = ap_expr_str_exec(r, expr, &err);
-    if (!err && value && *value) {
-        apr_table_setn(r->notes, LBX_LBSET_NOTE, value);
-        apr_table_setn(r->subprocess_env, "BALANCER_LBSET_BY", value);
-    }
-}
-
 /* ---- recovery and selection --------------------------------------------- */
 
 /* If every member is in error, bring them all back at once (forcerecovery,
@@ -451,9 +433,6 @@ int lbx_pre_request(proxy_worker **worker, proxy_balancer **balancer,
     }
     if (!w) {
         w = lbx_outlier_trial(b, r);
-    }
-    if (!w) {
-        note_lbset(b, r);
     }
     if (!w && !(w = choose_by_method(b, r))) {
         return HTTP_SERVICE_UNAVAILABLE;

@@ -63,7 +63,6 @@ static struct lbx_engine *engine_make(apr_pool_t *p, size_t cap,
     e->heap.bytes = apr_palloc(p, e->cap * sizeof(*e->heap.bytes));
     e->heap.weight = e->weight;
     e->hash = hash;
-    e->prefer = -1;
     return e;
 }
 
@@ -71,10 +70,8 @@ static int add_engine(server_rec *s, proxy_server_conf *conf, proxy_balancer *b,
                       void *data)
 {
     apr_pool_t *p = data, *ep;
-    struct lbx_engine *e;
-    int i,
-        cap = b->max_workers > b->workers->nelts ? b->max_workers
-                                                 : b->workers->nelts;
+    int cap =
+        b->max_workers > b->workers->nelts ? b->max_workers : b->workers->nelts;
 
     (void)conf;
     if (apr_hash_get(engines, &b, sizeof(b))) {
@@ -83,16 +80,9 @@ static int add_engine(server_rec *s, proxy_server_conf *conf, proxy_balancer *b,
     /* Its own pool: later allocations happen under the balancer's mutex,
      * not the child's. */
     apr_pool_create(&ep, p);
-    e = engine_make(ep, (size_t)cap, lbx_hot_of(b),
-                    lbx_conf_hash(s, b->s->name));
-    e->lbset_by = lbx_conf_lbset_by(s, b->s->name) != NULL;
-    for (i = 0; i < b->workers->nelts; i++) {
-        int lbset = ((proxy_worker **)b->workers->elts)[i]->s->lbset;
-        if (lbset >= 0 && lbset <= LBX_LBSET_MAX) {
-            e->lbsets[lbset] = 1;
-        }
-    }
-    apr_hash_set(engines, apr_pmemdup(p, &b, sizeof(b)), sizeof(b), e);
+    apr_hash_set(engines, apr_pmemdup(p, &b, sizeof(b)), sizeof(b),
+                 engine_make(ep, (size_t)cap, lbx_hot_of(b),
+                             lbx_conf_hash(s, b->s->name)));
     return 0;
 }
 
@@ -258,14 +248,7 @@ static void rebuild(struct lbx_engine *e, proxy_balancer *b, request_rec *r,
     apr_time_t seen_at;
 
     for (i = 0; i < (size_t)n; i++) {
-        int lbset = workers[i]->s->lbset;
-
-        /* An engine for a preferred lbset offers it first, then the others
-         * in their order (the ones below it move up one). */
-        e->members[i].lbset = e->prefer < 0 ? lbset
-            : lbset == e->prefer            ? 0
-            : lbset < e->prefer             ? lbset + 1
-                                            : lbset;
+        e->members[i].lbset = workers[i]->s->lbset;
         e->members[i].flags = member_flags(e->hot, workers[i]);
     }
     count = lbx_eligible(e->members, (size_t)n, retry_member, &ctx, e->cand);
@@ -295,10 +278,7 @@ static void rebuild(struct lbx_engine *e, proxy_balancer *b, request_rec *r,
         e->is_cand[slot] = 1;
         k++;
     }
-    if (e->prefer < 0) {
-        /* Out and back is the balancer's own list's to account. */
-        settle_out_time(e, workers, n);
-    }
+    settle_out_time(e, workers, n);
     note_others(e, workers, n);
     for (i = 0; i < k; i++) {
         proxy_worker *w = workers[e->cand[i]];
@@ -345,38 +325,12 @@ void lbx_engine_load_all(struct lbx_pick *p)
     }
 }
 
-/* The engine whose lists put lbset `v` (the request's LBXLbsetBy value)
- * first, made from the balancer's engine's pool on first use (under the
- * balancer's thread mutex); `e` itself for no or a bad value. */
-static struct lbx_engine *preferred_engine(struct lbx_engine *e, const char *v)
-{
-    char *end;
-    long lbset = v && apr_isdigit(*v) ? strtol(v, &end, 10) : -1;
-
-    if (lbset < 0 || lbset > LBX_LBSET_MAX || *end || !e->lbsets[lbset]) {
-        return e;
-    }
-    if (!e->preferred) {
-        e->preferred =
-            apr_pcalloc(e->pool, (LBX_LBSET_MAX + 1) * sizeof(*e->preferred));
-    }
-    if (!e->preferred[lbset]) {
-        e->preferred[lbset] = engine_make(e->pool, e->cap, e->hot, e->hash);
-        e->preferred[lbset]->prefer = (int)lbset;
-    }
-    return e->preferred[lbset];
-}
-
 size_t lbx_engine_prepare(struct lbx_pick *p, proxy_balancer *b, request_rec *r)
 {
     int n = b->workers->nelts;
     struct lbx_engine *e = engine_of(b, (size_t)n, r->pool);
     struct lbx_hot *hot = e->hot;
     uint64_t gen;
-
-    if (e->lbset_by) {
-        e = preferred_engine(e, apr_table_get(r->notes, LBX_LBSET_NOTE));
-    }
 
     memset(p, 0, sizeof(*p));
     p->b = b;

@@ -17,15 +17,6 @@ struct lbx_engine {
     int nmembers; /* b->workers->nelts then */
     apr_time_t refresh_at; /* rebuild at the latest then */
     int ramping; /* a candidate is in its slow start */
-    /* LBXLbsetBy: the lbset this engine's lists put first (-1: stock's
-     * order; the balancer's own engine), whether requests may name one,
-     * and the engines for each named lbset, made when first needed. */
-    int prefer;
-    int lbset_by;
-    struct lbx_engine **preferred;
-    /* The lbsets the configured members have: only those get an engine
-     * (a request cannot make a child build a hundred). */
-    unsigned char lbsets[LBX_LBSET_MAX + 1];
     size_t ncand;
     int64_t total; /* sum of the candidates' weights */
     int64_t usable_total; /* sum of every usable member's weight */

@@ -127,32 +127,3 @@ ProxyPass /app balancer://vc
     r = h.get("/app/x", cookies=jar, headers={"X-Route": other})
     assert r.headers["X-Backend"] != home and "Set-Cookie" not in r.headers
     assert h.get("/app/x", cookies=jar).headers["X-Backend"] == home
-
-
-def test_lbset_by_a_variable(make_httpd, backends):
-    """LBXLbsetBy: the value names the lbset the lbmethod tries first;
-    without it (or with a bad value) stock's order; when that lbset is down
-    the others follow in their order."""
-    a, b, c, d = backends.start_many("a", "b", "c", "d")
-    h = make_httpd("lbx", """
-<Proxy balancer://ls>
-    BalancerMember %s lbset=0
-    BalancerMember %s lbset=0
-    BalancerMember %s lbset=1
-    BalancerMember %s lbset=1
-    LBXLbsetBy "%%{req:X-Set}"
-</Proxy>
-ProxyPass /app balancer://ls
-Header set X-Lbset-By "%%{BALANCER_LBSET_BY}e"
-""" % (a.url, b.url, c.url, d.url))
-    assert served(h, 8, "/app/x") == {"a": 4, "b": 4}
-    assert served(h, 8, "/app/x", headers={"X-Set": "1"}) == {"c": 4, "d": 4}
-    assert h.get("/app/x", headers={"X-Set": "1"}).headers[
-        "X-Lbset-By"] == "1"
-    for bad in ("7", "-1", "1x", "9" * 30, "\\xff"):
-        got = served(h, 4, "/app/x", headers={"X-Set": bad})
-        assert set(got) <= {"a", "b"}, (bad, got)
-    c.kill()
-    d.kill()
-    got = served(h, 6, "/app/x", headers={"X-Set": "1"})
-    assert set(got) <= {"a", "b"} and sum(got.values()) == 6, got
