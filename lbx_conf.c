@@ -151,6 +151,30 @@ static const char *balancer_conf_of(cmd_parms *cmd, struct balancer_conf **bc)
     return NULL;
 }
 
+/* The settings of balancer `name` (mod_proxy's form) in server s, or
+ * NULL when it has none of mod_lbx's directives (or s is NULL). */
+static const struct balancer_conf *balancer_conf(server_rec *s,
+                                                 const char *name)
+{
+    struct lbx_server_conf *conf = s && name ? server_conf(s) : NULL;
+
+    return conf && conf->balancers
+        ? apr_hash_get(conf->balancers, name, APR_HASH_KEY_STRING)
+        : NULL;
+}
+
+/* A string expression of a directive inside <Proxy balancer://...>. */
+static const char *parse_expr(cmd_parms *cmd, const char *expr,
+                              ap_expr_info_t **out)
+{
+    const char *err = NULL;
+
+    *out = ap_expr_parse_cmd(cmd, expr, AP_EXPR_FLAG_STRING_RESULT, &err, NULL);
+    return err ? apr_psprintf(cmd->pool, "%s: cannot parse \"%s\": %s",
+                              cmd->cmd->name, expr, err)
+               : NULL;
+}
+
 static const char *hash_conf_of(cmd_parms *cmd, struct lbx_hash_conf **hc)
 {
     struct balancer_conf *bc;
@@ -169,13 +193,7 @@ const char *lbx_conf_set_hash_key(cmd_parms *cmd, void *dconf, const char *expr)
     if (err) {
         return err;
     }
-    hc->key =
-        ap_expr_parse_cmd(cmd, expr, AP_EXPR_FLAG_STRING_RESULT, &err, NULL);
-    if (err) {
-        return apr_psprintf(cmd->pool, "LBXHashKey: cannot parse \"%s\": %s",
-                            expr, err);
-    }
-    return NULL;
+    return parse_expr(cmd, expr, &hc->key);
 }
 
 /* A factor of the mean load like "1.25" (at least 1), or "off". */
@@ -209,10 +227,7 @@ const char *lbx_conf_set_hash_balance(cmd_parms *cmd, void *dconf,
 const struct lbx_hash_conf *lbx_conf_hash(server_rec *s, const char *name)
 {
     static const struct lbx_hash_conf defaults = { NULL, 0 };
-    struct lbx_server_conf *conf = s && name ? server_conf(s) : NULL;
-    const struct balancer_conf *bc = conf && conf->balancers
-        ? apr_hash_get(conf->balancers, name, APR_HASH_KEY_STRING)
-        : NULL;
+    const struct balancer_conf *bc = balancer_conf(s, name);
 
     return bc ? &bc->hash : &defaults;
 }
@@ -227,10 +242,7 @@ const struct lbx_outlier_conf *lbx_conf_outlier(server_rec *s, const char *name)
         .max_us = APR_USEC_PER_SEC * 300,
         .budget_min = 3,
     };
-    struct lbx_server_conf *conf = s && name ? server_conf(s) : NULL;
-    const struct balancer_conf *bc = conf && conf->balancers
-        ? apr_hash_get(conf->balancers, name, APR_HASH_KEY_STRING)
-        : NULL;
+    const struct balancer_conf *bc = balancer_conf(s, name);
 
     return bc ? &bc->outlier : &defaults;
 }
@@ -587,10 +599,7 @@ const char *lbx_conf_set_route_cookie(cmd_parms *cmd, void *dconf,
 
 struct lbx_cookie_conf *lbx_conf_cookie(server_rec *s, const char *name)
 {
-    struct lbx_server_conf *conf = s && name ? server_conf(s) : NULL;
-    const struct balancer_conf *bc = conf && conf->balancers
-        ? apr_hash_get(conf->balancers, name, APR_HASH_KEY_STRING)
-        : NULL;
+    const struct balancer_conf *bc = balancer_conf(s, name);
 
     return bc ? bc->cookie : NULL;
 }
@@ -606,21 +615,12 @@ const char *lbx_conf_set_route_by(cmd_parms *cmd, void *dconf, const char *expr)
     if (err) {
         return err;
     }
-    bc->route_by =
-        ap_expr_parse_cmd(cmd, expr, AP_EXPR_FLAG_STRING_RESULT, &err, NULL);
-    if (err) {
-        return apr_psprintf(cmd->pool, "LBXRouteBy: cannot parse \"%s\": %s",
-                            expr, err);
-    }
-    return NULL;
+    return parse_expr(cmd, expr, &bc->route_by);
 }
 
 ap_expr_info_t *lbx_conf_route_by(server_rec *s, const char *name)
 {
-    struct lbx_server_conf *conf = s && name ? server_conf(s) : NULL;
-    const struct balancer_conf *bc = conf && conf->balancers
-        ? apr_hash_get(conf->balancers, name, APR_HASH_KEY_STRING)
-        : NULL;
+    const struct balancer_conf *bc = balancer_conf(s, name);
 
     return bc ? bc->route_by : NULL;
 }

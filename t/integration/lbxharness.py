@@ -403,6 +403,13 @@ class Httpd:
         self.write_config()
         return self.ctl("-t")
 
+    def config_error(self):
+        """apache2 -t must refuse the configuration; returns its output."""
+        p = self.configtest()
+        out = p.stdout + p.stderr
+        assert p.returncode != 0, out[-2000:]
+        return out
+
     # ---- lifecycle -----------------------------------------------------
     def start(self, wait_children=True, timeout=20, check=True):
         """Start the server; with check=False return the -k start result

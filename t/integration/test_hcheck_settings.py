@@ -66,9 +66,7 @@ def test_bad_values_fail_startup(param, make_httpd):
     BalancerMember http://127.0.0.1:9 hcmethod=GET %s
 </Proxy>
 """ % param, start=False)
-    p = h.configtest()
-    out = p.stdout + p.stderr
-    assert p.returncode != 0, out
+    out = h.config_error()
     assert BAD[param] in out, out[-2000:]
 
 
@@ -106,9 +104,7 @@ def test_hcconsecutive_value_is_checked(make_httpd):
     BalancerMember http://127.0.0.1:9 hcmethod=GET hcconsecutive=yes
 </Proxy>
 """, start=False)
-    p = h.configtest()
-    out = p.stdout + p.stderr
-    assert p.returncode != 0, out
+    out = h.config_error()
     assert "hcconsecutive must be on or off, not 'yes'" in out, out[-2000:]
 
 

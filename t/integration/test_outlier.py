@@ -213,6 +213,31 @@ def test_max_share_keeps_members_in_when_all_fail(make_httpd, backends):
         page, page[-3000:]
 
 
+def test_ejectfails_on_a_member_overrides_the_balancer(make_httpd,
+                                                     backends):
+    """ejectfails=0 keeps one member in however it fails; ejectfails=1
+    ejects a member at its first failure where the balancer says fails=5."""
+    a, b, c = backends.start_many("a", "b", "c")
+    h = T.hc_httpd(make_httpd, "lbx", pool(
+        "LBXEjection fails=1 time=60s maxshare=100 status=500",
+        "BalancerMember %s/status/500/ ejectfails=0" % a.url,
+        "BalancerMember %s/status/500/" % b.url,
+        "BalancerMember %s" % c.url))
+    for _ in range(12):
+        h.get("/app/x")
+    assert not member_json(h, a)["outlier"]["ejected"]
+    assert member_json(h, a)["outlier"]["consecutive_failures"] >= 3
+    assert member_json(h, b)["outlier"]["ejected"]
+    h2 = T.hc_httpd(make_httpd, "lbx", pool(
+        "LBXEjection status=500 fails=5",
+        "BalancerMember %s/status/500/ ejectfails=1" % a.url,
+        "BalancerMember %s" % c.url))
+    for _ in range(4):
+        h2.get("/app/x")
+    m = member_json(h2, a)
+    assert m["outlier"]["ejected"] and m["outlier"]["ejections"] == 1, m
+
+
 def test_a_trial_request_brings_back_a_member_without_check(make_httpd,
                                                             backends):
     """A member whose process died is ejected after failed connects (which
@@ -322,15 +347,12 @@ def test_bad_values_fail_startup(line, make_httpd):
     %s
 </Proxy>
 """ % line, start=False)
-    p = h.configtest()
-    out = p.stdout + p.stderr
-    assert p.returncode != 0, out
+    out = h.config_error()
     assert BAD[line] in out, out[-2000:]
 
 
 def test_directives_belong_in_a_balancer(make_httpd):
     h = make_httpd("lbx", "<Location /x>\n    LBXSlowStart 10s\n"
                    "</Location>\n", start=False)
-    p = h.configtest()
-    assert p.returncode != 0 and "inside <Proxy balancer://" in \
-        p.stdout + p.stderr, (p.stdout + p.stderr)[-2000:]
+    out = h.config_error()
+    assert "inside <Proxy balancer://" in out, out[-2000:]

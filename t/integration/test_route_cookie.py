@@ -150,9 +150,7 @@ BAD = {
 def test_bad_values_fail_startup(line, make_httpd):
     h = make_httpd("lbx", config("BalancerMember http://127.0.0.1:8",
                                  cookie=line), start=False)
-    p = h.configtest()
-    out = p.stdout + p.stderr
-    assert p.returncode != 0, out
+    out = h.config_error()
     assert BAD[line] in out, out[-2000:]
 
 
