@@ -19,6 +19,7 @@ struct balancer_conf {
     struct lbx_outlier_conf outlier;
     struct lbx_cookie_conf *cookie;
     ap_expr_info_t *route_by;
+    ap_expr_info_t *lbset_by;
 };
 
 /* Member settings from BalancerMember/ProxySet keys mod_proxy does not
@@ -606,16 +607,27 @@ struct lbx_cookie_conf *lbx_conf_cookie(server_rec *s, const char *name)
 
 /* ---- routing by a request's variable ------------------------------------ */
 
-const char *lbx_conf_set_route_by(cmd_parms *cmd, void *dconf, const char *expr)
+static const char *set_expr(cmd_parms *cmd, const char *expr, int lbset)
 {
     struct balancer_conf *bc;
     const char *err = balancer_conf_of(cmd, &bc);
 
-    (void)dconf;
     if (err) {
         return err;
     }
-    return parse_expr(cmd, expr, &bc->route_by);
+    return parse_expr(cmd, expr, lbset ? &bc->lbset_by : &bc->route_by);
+}
+
+const char *lbx_conf_set_route_by(cmd_parms *cmd, void *dconf, const char *expr)
+{
+    (void)dconf;
+    return set_expr(cmd, expr, 0);
+}
+
+const char *lbx_conf_set_lbset_by(cmd_parms *cmd, void *dconf, const char *expr)
+{
+    (void)dconf;
+    return set_expr(cmd, expr, 1);
 }
 
 ap_expr_info_t *lbx_conf_route_by(server_rec *s, const char *name)
@@ -623,4 +635,11 @@ ap_expr_info_t *lbx_conf_route_by(server_rec *s, const char *name)
     const struct balancer_conf *bc = balancer_conf(s, name);
 
     return bc ? bc->route_by : NULL;
+}
+
+ap_expr_info_t *lbx_conf_lbset_by(server_rec *s, const char *name)
+{
+    const struct balancer_conf *bc = balancer_conf(s, name);
+
+    return bc ? bc->lbset_by : NULL;
 }

@@ -66,6 +66,13 @@ const char *lbx_conf_set_route_by(cmd_parms *cmd, void *dconf,
                                   const char *expr);
 /* The LBXRouteBy expression of balancer `name` in server s, or NULL. */
 ap_expr_info_t *lbx_conf_route_by(server_rec *s, const char *name);
+/* LBXLbsetBy EXPR: an ap_expr string whose value is the lbset to prefer
+ * (the others follow in their order). */
+const char *lbx_conf_set_lbset_by(cmd_parms *cmd, void *dconf,
+                                  const char *expr);
+ap_expr_info_t *lbx_conf_lbset_by(server_rec *s, const char *name);
+/* The request note that carries the preferred lbset to the engine. */
+#define LBX_LBSET_NOTE "lbx-lbset"
 /* The route cookie of balancer `name` in server s, or NULL. */
 struct lbx_cookie_conf *lbx_conf_cookie(server_rec *s, const char *name);
 

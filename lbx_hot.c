@@ -22,7 +22,8 @@ struct hot_plan {
 };
 
 #define HOT_ALIGN(n) APR_ALIGN((n), 64)
-#define HOT_ARRAYS 21
+/* debt, busy and the uint64_t arrays lay_out() lists. */
+#define HOT_ARRAYS 22
 
 static apr_size_t hot_bytes(apr_size_t slots)
 {
@@ -62,10 +63,12 @@ static struct lbx_hot *lay_out(char **at, apr_size_t slots)
         &hot->back_at,     &hot->trial,         &hot->usable_since,
         &hot->check_at,    &hot->check_result,  &hot->check_status,
         &hot->eject_fails, &hot->slow_start_us, &hot->ramp_picks,
-        &hot->ramp_rounds,
+        &hot->ramp_rounds, &hot->clock_of,
     };
     size_t i;
 
+    _Static_assert(sizeof(u64) / sizeof(u64[0]) + 2 == HOT_ARRAYS,
+                   "hot_bytes() must reserve every array lay_out() places");
     hot->cap = (uint32_t)slots;
     hot->debt = (int64_t *)arrays;
     hot->busy = (apr_size_t *)(arrays + array);
@@ -130,14 +133,60 @@ void lbx_hot_changed(proxy_balancer *b)
     }
 }
 
+uint64_t lbx_hot_clock(const struct lbx_hot *hot, long slot)
+{
+    uint64_t lbset = lbx_atomic_load(&hot->clock_of[slot]);
+
+    return lbx_atomic_load(&hot->picks[lbset < LBX_LBSETS ? lbset : 0]);
+}
+
+/* What virtual time has credited member `slot` with: its weight for every
+ * pick of its clock and every sticky hit. */
+static int64_t earned(const struct lbx_hot *hot, long slot, int64_t weight)
+{
+    return weight
+        * (int64_t)(lbx_hot_clock(hot, slot)
+                    + lbx_atomic_load(&hot->sticky_rounds));
+}
+
+void lbx_hot_follow_lbset(struct lbx_hot *hot, proxy_worker *w)
+{
+    long slot = lbx_hot_slot(hot, w);
+    uint64_t from, to = (uint64_t)w->s->lbset, old, now, since;
+
+    if (slot < 0 || to >= LBX_LBSETS
+        || (from = lbx_atomic_load(&hot->clock_of[slot])) == to
+        || !__atomic_compare_exchange_n(&hot->clock_of[slot], &from, to, 0,
+                                        __ATOMIC_RELAXED, __ATOMIC_RELAXED)) {
+        return;
+    }
+    old = lbx_atomic_load(&hot->picks[from < LBX_LBSETS ? from : 0]);
+    now = lbx_atomic_load(&hot->picks[to]);
+    /* The same credit on the new clock; time out or ramping goes on from
+     * the same point, counted in the new clock's picks.  A member back
+     * meanwhile (out_since taken to 0 by a rebuild) stays back. */
+    lbx_atomic_add(&hot->debt[slot],
+                   lbx_atomic_load(&w->s->lbfactor) * (int64_t)(now - old));
+    since = lbx_atomic_load(&hot->out_since[slot]);
+    while (since != 0) {
+        uint64_t moved = since + (now - old); /* modulo 2^64, as read */
+
+        if (__atomic_compare_exchange_n(&hot->out_since[slot], &since,
+                                        moved ? moved : 1, 0, __ATOMIC_RELAXED,
+                                        __ATOMIC_RELAXED)) {
+            break;
+        }
+    }
+    lbx_atomic_add(&hot->ramp_rounds[slot], now - old);
+}
+
 void lbx_hot_set_credit(struct lbx_hot *hot, proxy_worker *w, int64_t credit)
 {
     long slot = lbx_hot_slot(hot, w);
 
     if (slot >= 0) {
         int64_t weight = lbx_atomic_load(&w->s->lbfactor);
-        int64_t rounds = (int64_t)lbx_atomic_load(&hot->rounds);
-        lbx_atomic_store(&hot->debt[slot], weight * rounds - credit);
+        lbx_atomic_store(&hot->debt[slot], earned(hot, slot, weight) - credit);
     }
 }
 
@@ -148,8 +197,7 @@ int64_t lbx_hot_credit(const struct lbx_hot *hot, proxy_worker *w)
     if (slot < 0) {
         return 0;
     }
-    return (int64_t)lbx_atomic_load(&w->s->lbfactor)
-        * (int64_t)lbx_atomic_load(&hot->rounds)
+    return earned(hot, slot, lbx_atomic_load(&w->s->lbfactor))
         - lbx_atomic_load(&hot->debt[slot]);
 }
 

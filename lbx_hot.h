@@ -21,22 +21,28 @@ enum lbx_check_result {
     LBX_CHECK_TLS /* the TLS handshake failed */
 };
 
+/* lbsets as mod_proxy takes them: 0..99. */
+#define LBX_LBSETS 100
+
 struct lbx_hot {
     /* Bumped whenever the members a method may choose from may have
      * changed (status, weight, members added): each child rebuilds its
      * candidate list when it sees a new value. */
     uint64_t gen;
-    /* byrequests-style credit as virtual time: every pick is a round in
-     * which each candidate earns its weight, so a member's credit is
-     * weight * rounds - debt, and a pick writes only the winner's debt
-     * instead of every member's lbstatus. */
-    uint64_t rounds;
+    /* byrequests-style credit as virtual time, one clock per lbset: every
+     * pick from an lbset's members is a round of that lbset's clock in
+     * which each of its candidates earns its weight, so a member's credit
+     * is weight * (picks[its lbset] + sticky_rounds) - debt, and a pick
+     * writes only the winner's debt instead of every member's lbstatus.
+     * A clock per lbset keeps requests that prefer an lbset (LBXLbsetBy)
+     * from crediting the members of the others. */
+    uint64_t picks[LBX_LBSETS];
     /* The rounds that were sticky hits: stock credits those to every
-     * usable member, candidate or not (see out_since). */
+     * usable member, of every lbset. */
     uint64_t sticky_rounds;
-    /* Picks made from a schedule (engine.c, pools above
-     * LBX_ENGINE_SCAN_MAX): pick t takes turn t of the round. */
-    uint64_t ticket;
+    /* Picks made from a schedule (engine_index.c, pools above
+     * LBX_ENGINE_SCAN_MAX), per lbset: pick t takes turn t of the round. */
+    uint64_t ticket[LBX_LBSETS];
     /* Requests in flight over all members: the sum of busy[], kept with
      * it (busy.c), for byhash's load bound. */
     apr_size_t in_flight;
@@ -48,11 +54,14 @@ struct lbx_hot {
     apr_size_t *busy; /* requests in flight (mirror of s->busy) */
     uint64_t *sent; /* mirror of s->transferred */
     uint64_t *rcvd; /* mirror of s->read */
-    /* 1 + the number of picks (rounds that were not sticky hits) when
-     * the member stopped being a candidate, or 0 while it is one: a member
-     * earns nothing from picks while it is out (as in stock, whose walk
-     * credits candidates only), so what virtual time credited it for them
-     * is taken back when it returns. */
+    /* The lbset whose clock the member's debt, out_since and ramp_rounds
+     * count in: its lbset, once a rebuild saw a change of it. */
+    uint64_t *clock_of;
+    /* 1 + its clock's picks when the member stopped being a candidate of
+     * its lbset, or 0 while it is one: a member earns nothing from picks
+     * while it is out (as in stock, whose walk credits candidates only),
+     * so what virtual time credited it for them is taken back when it
+     * returns. */
     uint64_t *out_since;
     uint64_t *latency_us; /* bylatency: peak-EWMA response time, 0 = none */
     uint64_t *latency_at; /* when the last sample was taken (apr_time_t) */
@@ -78,9 +87,9 @@ struct lbx_hot {
     uint64_t *check_status; /* the HTTP status it got, 0: none */
     uint64_t *eject_fails; /* its ejection threshold, 0: never ejected */
     uint64_t *slow_start_us; /* its slow-start window, 0: none */
-    /* Slow start: picks that stood since it became usable, and the
-     * balancer's rounds then (its fair share of the rounds since is the
-     * limit). */
+    /* Slow start: picks that stood since it became usable, and its
+     * clock's picks plus the sticky rounds then (its fair share of the
+     * rounds since is the limit). */
     uint64_t *ramp_picks;
     uint64_t *ramp_rounds;
 };
@@ -94,6 +103,14 @@ struct lbx_hot *lbx_hot_of(proxy_balancer *b);
 
 /* The member's slot in b's record, or -1. */
 long lbx_hot_slot(const struct lbx_hot *hot, proxy_worker *w);
+
+/* Picks of member `slot`'s lbset clock so far. */
+uint64_t lbx_hot_clock(const struct lbx_hot *hot, long slot);
+
+/* Member w's lbset changed (manager): move its debt and times onto the
+ * clock of its new lbset, keeping its credit.  Once, whichever process
+ * sees it first. */
+void lbx_hot_follow_lbset(struct lbx_hot *hot, proxy_worker *w);
 
 /* Something the candidates depend on changed. */
 void lbx_hot_changed(proxy_balancer *b);

@@ -97,6 +97,9 @@ static const command_rec lbx_cmds[] = {
     AP_INIT_TAKE1("LBXRouteBy", lbx_conf_set_route_by, NULL, ACCESS_CONF,
                   "An expression whose value is the route of the member "
                   "to use (e.g. \"%{ENV:BACKEND}\")"),
+    AP_INIT_TAKE1("LBXLbsetBy", lbx_conf_set_lbset_by, NULL, ACCESS_CONF,
+                  "An expression whose value is the lbset to prefer "
+                  "(e.g. \"%{ENV:REGION_SET}\")"),
     AP_INIT_TAKE1("HeartbeatStorage", lbx_conf_set_heartbeat_storage, NULL,
                   RSRC_CONF,
                   "Path of the file mod_heartmonitor writes "

@@ -116,7 +116,8 @@ void lbx_outlier_seen(struct lbx_hot *hot, long slot, int usable,
                                             __ATOMIC_RELAXED)) {
         lbx_atomic_store(&hot->ramp_picks[slot], 0);
         lbx_atomic_store(&hot->ramp_rounds[slot],
-                         lbx_atomic_load(&hot->rounds));
+                         lbx_hot_clock(hot, slot)
+                             + lbx_atomic_load(&hot->sticky_rounds));
     }
 }
 

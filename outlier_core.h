@@ -73,7 +73,7 @@ unsigned lbx_slow_start_permille(uint64_t since_us, uint64_t now_us,
                                  uint64_t window_us);
 
 /* How many picks a member at `permille` may have had since its ramp
- * began, `rounds` picks of the balancer ago: that part of its fair share
+ * began, `rounds` rounds of its lbset ago: that part of its fair share
  * (weight / total of the rounds), rounded down, plus one. */
 uint64_t lbx_slow_start_allowed(uint64_t rounds, int64_t weight, int64_t total,
                                 unsigned permille);

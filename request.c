@@ -18,6 +18,7 @@
 #include "outlier.h"
 #include "cookie.h"
 #include "lbx_conf.h"
+#include "lbx_text.h"
 #include "engine.h"
 #include "sticky.h"
 
@@ -217,6 +218,36 @@ static proxy_worker *choose_by_variable(proxy_balancer *b, request_rec *r)
     return w;
 }
 
+/* LBXLbsetBy: the lbset the balancer's expression gives for this request,
+ * for the engine to take the members of first (it reads the note), or -1.
+ * The value shows in BALANCER_LBSET_BY. */
+static int note_lbset(proxy_balancer *b, request_rec *r)
+{
+    ap_expr_info_t *expr = lbx_conf_lbset_by(r->server, b->s->name);
+    const char *value, *err = NULL;
+    uint64_t lbset;
+
+    if (!expr) {
+        return -1;
+    }
+    if (!(value = apr_table_get(r->notes, LBX_LBSET_NOTE))) {
+        value = ap_expr_str_exec(r, expr, &err);
+        if (err || !value || !*value) {
+            return -1;
+        }
+        apr_table_setn(r->notes, LBX_LBSET_NOTE, value);
+        apr_table_setn(r->subprocess_env, "BALANCER_LBSET_BY", value);
+    }
+    if (lbx_parse_uint(value, strlen(value), LBX_LBSETS - 1, &lbset) != 0) {
+        ap_log_rerror(APLOG_MARK, APLOG_DEBUG, 0, r,
+                      LBXLOGNO(20063) "%s: LBXLbsetBy gave '%s', not an lbset "
+                                      "(0-99): stock's order",
+                      b->s->name, ap_escape_logitem(r->pool, value));
+        return -1;
+    }
+    return (int)lbset;
+}
+
 /* ---- recovery and selection --------------------------------------------- */
 
 /* If every member is in error, bring them all back at once (forcerecovery,
@@ -405,6 +436,29 @@ static proxy_worker *choose_by_method(proxy_balancer *b, request_rec *r)
     return w;
 }
 
+/* The lbmethod's choice, among the members of the lbset LBXLbsetBy names
+ * first; BALANCER_LBSET_BY_USED tells whether it served (1) or the
+ * others stood in (0: that lbset has no usable member, or none has it). */
+static proxy_worker *choose_in_lbset(proxy_balancer *b, request_rec *r)
+{
+    int lbset = note_lbset(b, r);
+    proxy_worker *w = choose_by_method(b, r);
+
+    if (lbset >= 0 && w) {
+        int used = w->s->lbset == lbset;
+
+        apr_table_setn(r->subprocess_env, "BALANCER_LBSET_BY_USED",
+                       used ? "1" : "0");
+        if (!used) {
+            ap_log_rerror(APLOG_MARK, APLOG_DEBUG, 0, r,
+                          LBXLOGNO(20064) "%s: no usable member in lbset %d "
+                                          "(LBXLbsetBy): lbset %d serves",
+                          b->s->name, lbset, w->s->lbset);
+        }
+    }
+    return w;
+}
+
 int lbx_pre_request(proxy_worker **worker, proxy_balancer **balancer,
                     request_rec *r, proxy_server_conf *conf, char **url)
 {
@@ -434,7 +488,7 @@ int lbx_pre_request(proxy_worker **worker, proxy_balancer **balancer,
     if (!w) {
         w = lbx_outlier_trial(b, r);
     }
-    if (!w && !(w = choose_by_method(b, r))) {
+    if (!w && !(w = choose_in_lbset(b, r))) {
         return HTTP_SERVICE_UNAVAILABLE;
     }
     *worker = w;

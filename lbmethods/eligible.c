@@ -25,9 +25,8 @@ static int is_kind(const struct lbx_member *m, int lbset, unsigned kind)
     return role == kind;
 }
 
-/* The candidates of one lbset; 0 if it has none. */
-static size_t tier_candidates(struct lbx_member *m, size_t n, int lbset,
-                              lbx_retry_fn *retry, void *ctx, size_t *out)
+size_t lbx_eligible_tier(struct lbx_member *m, size_t n, int lbset,
+                         lbx_retry_fn *retry, void *ctx, size_t *out)
 {
     size_t i, count = 0, holes = 0;
 
@@ -87,7 +86,7 @@ size_t lbx_eligible(struct lbx_member *members, size_t n, lbx_retry_fn *retry,
         size_t i, count;
         int next = 0;
 
-        count = tier_candidates(members, n, lbset, retry, ctx, out);
+        count = lbx_eligible_tier(members, n, lbset, retry, ctx, out);
         if (count > 0) {
             return count;
         }

@@ -28,6 +28,7 @@
 #include "engine_int.h"
 #include "lbx_hot.h"
 #include "lbx_conf.h"
+#include "lbx_text.h"
 #include "outlier.h"
 
 APLOG_USE_MODULE(lbx);
@@ -63,15 +64,29 @@ static struct lbx_engine *engine_make(apr_pool_t *p, size_t cap,
     e->heap.bytes = apr_palloc(p, e->cap * sizeof(*e->heap.bytes));
     e->heap.weight = e->weight;
     e->hash = hash;
+    e->tier = -1;
+    e->prefer = -1;
     return e;
+}
+
+/* The engine of b's members of `lbset`, for requests that prefer it. */
+static struct lbx_engine *tier_engine(struct lbx_engine *e, int lbset)
+{
+    if (!e->preferred[lbset]) {
+        e->preferred[lbset] = engine_make(e->pool, e->cap, e->hot, e->hash);
+        e->preferred[lbset]->prefer = lbset;
+    }
+    return e->preferred[lbset];
 }
 
 static int add_engine(server_rec *s, proxy_server_conf *conf, proxy_balancer *b,
                       void *data)
 {
     apr_pool_t *p = data, *ep;
-    int cap =
-        b->max_workers > b->workers->nelts ? b->max_workers : b->workers->nelts;
+    int i,
+        cap = b->max_workers > b->workers->nelts ? b->max_workers
+                                                 : b->workers->nelts;
+    struct lbx_engine *e;
 
     (void)conf;
     if (apr_hash_get(engines, &b, sizeof(b))) {
@@ -80,9 +95,20 @@ static int add_engine(server_rec *s, proxy_server_conf *conf, proxy_balancer *b,
     /* Its own pool: later allocations happen under the balancer's mutex,
      * not the child's. */
     apr_pool_create(&ep, p);
-    apr_hash_set(engines, apr_pmemdup(p, &b, sizeof(b)), sizeof(b),
-                 engine_make(ep, (size_t)cap, lbx_hot_of(b),
-                             lbx_conf_hash(s, b->s->name)));
+    e = engine_make(ep, (size_t)cap, lbx_hot_of(b),
+                    lbx_conf_hash(s, b->s->name));
+    if (lbx_conf_lbset_by(s, b->s->name)) {
+        /* The lbsets configured now get their engine here; one a manager
+         * edit brings gets it at its first request. */
+        e->preferred = apr_pcalloc(ep, LBX_LBSETS * sizeof(*e->preferred));
+        for (i = 0; i < b->workers->nelts; i++) {
+            int lbset = ((proxy_worker **)b->workers->elts)[i]->s->lbset;
+            if (lbset >= 0 && lbset < LBX_LBSETS) {
+                tier_engine(e, lbset);
+            }
+        }
+    }
+    apr_hash_set(engines, apr_pmemdup(p, &b, sizeof(b)), sizeof(b), e);
     return 0;
 }
 
@@ -167,22 +193,27 @@ static apr_time_t next_refresh(proxy_worker **workers, int n, apr_time_t now)
     return at;
 }
 
-/* Members that stopped being candidates start their time out; members
- * that came back pay back what virtual time credited them for the picks
- * made meanwhile (whichever process sees it first; the exchange makes it
- * happen once). */
+/* Members of the list's lbset that stopped being candidates start their
+ * time out; members that came back pay back what virtual time credited
+ * them for the picks of their lbset made meanwhile (whichever process
+ * sees it first; the exchange makes it happen once).  Members of other
+ * lbsets are another list's to account: their clock runs with that one. */
 static void settle_out_time(struct lbx_engine *e, proxy_worker **workers, int n)
 {
     struct lbx_hot *hot = e->hot;
-    uint64_t now =
-        lbx_atomic_load(&hot->rounds) - lbx_atomic_load(&hot->sticky_rounds);
+    uint64_t now;
     int i;
 
+    if (e->tier < 0) {
+        return;
+    }
+    now = lbx_atomic_load(&hot->picks[e->tier]);
     for (i = 0; i < n; i++) {
         long slot = lbx_hot_slot(hot, workers[i]);
         uint64_t since;
 
-        if (slot < 0) {
+        if (slot < 0
+            || lbx_atomic_load(&hot->clock_of[slot]) != (uint64_t)e->tier) {
             continue;
         }
         if (!e->is_cand[slot]) {
@@ -247,11 +278,28 @@ static void rebuild(struct lbx_engine *e, proxy_balancer *b, request_rec *r,
     size_t i, k, count;
     apr_time_t seen_at;
 
-    for (i = 0; i < (size_t)n; i++) {
-        e->members[i].lbset = workers[i]->s->lbset;
-        e->members[i].flags = member_flags(e->hot, workers[i]);
+    if (e->prefer < 0) {
+        memset(e->present, 0, sizeof(e->present));
     }
-    count = lbx_eligible(e->members, (size_t)n, retry_member, &ctx, e->cand);
+    for (i = 0; i < (size_t)n; i++) {
+        int lbset = workers[i]->s->lbset;
+
+        e->members[i].lbset = lbset;
+        e->members[i].flags = member_flags(e->hot, workers[i]);
+        lbx_hot_follow_lbset(e->hot, workers[i]);
+        if (e->prefer < 0 && lbset >= 0 && lbset < LBX_LBSETS) {
+            e->present[lbset] = 1;
+        }
+    }
+    count = e->prefer < 0
+        ? lbx_eligible(e->members, (size_t)n, retry_member, &ctx, e->cand)
+        : lbx_eligible_tier(e->members, (size_t)n, e->prefer, retry_member,
+                            &ctx, e->cand);
+    e->tier = count ? e->members[e->cand[0]].lbset : -1;
+    if (e->tier >= LBX_LBSETS) {
+        e->tier = -1; /* mod_proxy never allows it; no clock for it */
+        count = 0;
+    }
     for (i = 0, seen_at = apr_time_now(); i < (size_t)n; i++) {
         lbx_outlier_seen(e->hot, lbx_hot_slot(e->hot, workers[i]),
                          lbx_outlier_usable(e->hot, workers[i]), seen_at);
@@ -307,8 +355,8 @@ void lbx_engine_load_peer(struct lbx_pick *p, size_t k)
     struct lbx_peer *peer = &e->peers[k];
 
     peer->weight = e->weight[k];
-    peer->credit =
-        peer->weight * (int64_t)p->round - lbx_atomic_load(&hot->debt[slot]);
+    peer->credit = peer->weight * (int64_t)(p->round + p->sticky)
+        - lbx_atomic_load(&hot->debt[slot]);
     peer->busy = lbx_atomic_load(&hot->busy[slot]);
     peer->sent = lbx_atomic_load(&hot->sent[slot]);
     peer->rcvd = lbx_atomic_load(&hot->rcvd[slot]);
@@ -325,12 +373,44 @@ void lbx_engine_load_all(struct lbx_pick *p)
     }
 }
 
+/* e's list, built again if something it depends on may have changed. */
+static void refresh(struct lbx_engine *e, proxy_balancer *b, request_rec *r,
+                    int n)
+{
+    uint64_t gen = lbx_atomic_load(&e->hot->gen);
+
+    if (!e->built || gen != e->gen || n != e->nmembers
+        || r->request_time >= e->refresh_at) {
+        rebuild(e, b, r, gen, n);
+    }
+}
+
+/* LBXLbsetBy: the engine of the lbset the request prefers, when its
+ * members can serve; else e (stock's choice of lbset).  The value is a
+ * number that names an lbset some member has. */
+static struct lbx_engine *preferred(struct lbx_engine *e, proxy_balancer *b,
+                                    request_rec *r, int n)
+{
+    const char *v = apr_table_get(r->notes, LBX_LBSET_NOTE);
+    struct lbx_engine *pe;
+    uint64_t lbset;
+
+    if (!v || lbx_parse_uint(v, strlen(v), LBX_LBSETS - 1, &lbset) != 0) {
+        return e;
+    }
+    if ((int)lbset == e->tier || !e->present[lbset]) {
+        return e;
+    }
+    pe = tier_engine(e, (int)lbset);
+    refresh(pe, b, r, n);
+    return pe->ncand ? pe : e;
+}
+
 size_t lbx_engine_prepare(struct lbx_pick *p, proxy_balancer *b, request_rec *r)
 {
     int n = b->workers->nelts;
     struct lbx_engine *e = engine_of(b, (size_t)n, r->pool);
     struct lbx_hot *hot = e->hot;
-    uint64_t gen;
 
     memset(p, 0, sizeof(*p));
     p->b = b;
@@ -338,14 +418,19 @@ size_t lbx_engine_prepare(struct lbx_pick *p, proxy_balancer *b, request_rec *r)
     if (!hot) {
         return 0;
     }
-    gen = lbx_atomic_load(&hot->gen);
-    if (!e->built || gen != e->gen || n != e->nmembers
-        || r->request_time >= e->refresh_at) {
-        rebuild(e, b, r, gen, n);
+    /* The balancer's own list first: it accounts for its lbset's members
+     * going out and back before a preferred list picks among them. */
+    refresh(e, b, r, n);
+    if (e->preferred) {
+        p->e = e = preferred(e, b, r, n);
+    }
+    if (e->tier < 0) {
+        return 0;
     }
     /* The round this pick is: every candidate has earned its weight once
      * more (credits as virtual time, see struct lbx_hot). */
-    p->round = lbx_atomic_add(&hot->rounds, 1) - 1;
+    p->round = lbx_atomic_add(&hot->picks[e->tier], 1) - 1;
+    p->sticky = lbx_atomic_load(&hot->sticky_rounds);
     p->in.latency_default = lbx_atomic_load(&hot->typical_us);
     if (!p->in.latency_default) {
         p->in.latency_default = 1000; /* nothing measured yet: 1 ms */
@@ -397,7 +482,6 @@ void lbx_engine_sticky_hit(proxy_balancer *b, proxy_worker *chosen,
         rebuild(e, b, r, gen, n); /* for the usable members' total */
     }
     lbx_atomic_add(&e->hot->sticky_rounds, 1);
-    lbx_atomic_add(&e->hot->rounds, 1);
     lbx_atomic_add(&e->hot->debt[slot], e->usable_total);
     lbx_atomic_store(&chosen->s->lbstatus, (int)lbx_hot_credit(e->hot, chosen));
 }

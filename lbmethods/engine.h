@@ -23,18 +23,21 @@ void lbx_engine_child_init(apr_pool_t *pchild, server_rec *main_s);
 struct lbx_pick {
     proxy_balancer *b;
     struct lbx_engine *e;
-    uint64_t round; /* this pick's byrequests round */
+    uint64_t round; /* this pick's round on its lbset's clock */
+    uint64_t sticky; /* the balancer's sticky rounds then */
     struct lbx_pick_in in; /* peers and their count for the core */
 };
 
 /* Make p ready to choose among the candidates of b, as stock's lbset /
- * spare / standby rules give them.  p->in.peers holds each candidate's
- * weight, byrequests credit, busy, traffic and latency, copied from shared
- * memory when there are at most LBX_ENGINE_SCAN_MAX of them, else only as
- * lbx_engine_pick reads them.  The candidate list is rebuilt only when
- * something it depends on changed (lbx_hot_changed, members added), when a
- * member in error is due for a retry, and once a second.  Returns the
- * number of candidates.  Under the balancer's thread mutex. */
+ * spare / standby rules give them, or those of the lbset the request
+ * prefers (LBXLbsetBy, in the note LBX_LBSET_NOTE) when it has any.
+ * p->in.peers holds each candidate's weight, byrequests credit, busy,
+ * traffic and latency, copied from shared memory when there are at most
+ * LBX_ENGINE_SCAN_MAX of them, else only as lbx_engine_pick reads them.
+ * The candidate list is rebuilt only when something it depends on changed
+ * (lbx_hot_changed, members added), when a member in error is due for a
+ * retry, and once a second.  Returns the number of candidates.  Under the
+ * balancer's thread mutex. */
 size_t lbx_engine_prepare(struct lbx_pick *p, proxy_balancer *b,
                           request_rec *r);
 

@@ -4,7 +4,7 @@
  *
  * - byrequests: the round of picks stock's crediting makes from zero is
  *   worked out once per candidate list (lbx_byrequests_schedule); pick t
- *   (hot->ticket, shared) takes turn t, so all children together follow
+ *   (hot->ticket of the list's lbset, shared) takes turn t, so all children together follow
  *   stock's sequence.  A member that sticky hits made pay beyond a round
  *   gives its turn to the next one.
  * - bybusyness: stock's tie-break among the least busy is byrequests'
@@ -85,7 +85,7 @@ static long by_schedule(struct lbx_pick *p)
     }
     /* A few turns at most: members in debt are rare and catch up. */
     for (tries = 0;; tries++) {
-        k = turn(p, lbx_atomic_add(&e->hot->ticket, 1) - 1);
+        k = turn(p, lbx_atomic_add(&e->hot->ticket[e->tier], 1) - 1);
         if (tries == 3
             || !lbx_byrequests_overdrawn(e->peers[k].credit, e->peers[k].weight,
                                          e->total)) {
@@ -103,7 +103,7 @@ static long first_idle(struct lbx_pick *p)
     if (!schedule(e)) {
         return WALK;
     }
-    t = lbx_atomic_add(&e->hot->ticket, 1) - 1;
+    t = lbx_atomic_add(&e->hot->ticket[e->tier], 1) - 1;
     for (j = 0; j < LBX_ENGINE_SCAN_MAX; j++) {
         size_t k = e->sched[(t + j) % e->sched_len];
 

@@ -17,6 +17,16 @@ struct lbx_engine {
     int nmembers; /* b->workers->nelts then */
     apr_time_t refresh_at; /* rebuild at the latest then */
     int ramping; /* a candidate is in its slow start */
+    /* The lbset of the candidates (one tier, see lbx_eligible), whose
+     * clock the picks run on; -1 while there are none. */
+    int tier;
+    /* LBXLbsetBy: the lbset this engine's list is made of (-1: stock's
+     * choice of lbset, the balancer's own engine).  The balancer's engine
+     * keeps the engines of the lbsets requests may prefer, and which
+     * lbsets its members have (only those get one). */
+    int prefer;
+    struct lbx_engine **preferred;
+    unsigned char present[LBX_LBSETS];
     size_t ncand;
     int64_t total; /* sum of the candidates' weights */
     int64_t usable_total; /* sum of every usable member's weight */

@@ -56,15 +56,15 @@ static long pick_without(struct lbx_pick *p, const struct lbx_method *m,
 /* Whether a pick of candidate `pick`, at `permille` of its share, stands.
  * byhash decides by the request's key (mixed apart from its place on the
  * ring), so a key keeps its member.  The others count: the member may
- * have had its fair share of the rounds since its ramp began, scaled by
- * the ramp; methods that would send it more (bybusyness to an idle
- * member, bytraffic to one with few bytes) are held to that too. */
+ * have had its fair share of its lbset's rounds since its ramp began,
+ * scaled by the ramp; methods that would send it more (bybusyness to an
+ * idle member, bytraffic to one with few bytes) are held to that too. */
 static int ramp_admits(struct lbx_pick *p, const struct lbx_method *m,
                        long pick, unsigned permille)
 {
     struct lbx_engine *e = p->e;
     uint32_t slot = e->slot[pick];
-    uint64_t since, allowed;
+    uint64_t since, allowed, at = p->round + p->sticky;
 
     if (m == &lbx_method_byhash) {
         return lbx_slow_start_admit(
@@ -72,7 +72,7 @@ static int ramp_admits(struct lbx_pick *p, const struct lbx_method *m,
             (uint32_t)((p->in.key * UINT64_C(0x9E3779B97F4A7C15)) >> 32));
     }
     since = lbx_atomic_load(&e->hot->ramp_rounds[slot]);
-    allowed = lbx_slow_start_allowed(p->round > since ? p->round - since : 0,
+    allowed = lbx_slow_start_allowed(at > since ? at - since : 0,
                                      e->weight[pick], e->total, permille);
     if (lbx_atomic_load(&e->hot->ramp_picks[slot]) >= allowed) {
         return 0;

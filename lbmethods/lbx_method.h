@@ -105,6 +105,11 @@ typedef unsigned lbx_retry_fn(void *ctx, size_t idx);
 size_t lbx_eligible(struct lbx_member *members, size_t n, lbx_retry_fn *retry,
                     void *ctx, size_t *out);
 
+/* The same walk for the tier of `lbset` alone (0 if it has no candidate):
+ * a request that prefers an lbset (LBXLbsetBy) takes its members first. */
+size_t lbx_eligible_tier(struct lbx_member *members, size_t n, int lbset,
+                         lbx_retry_fn *retry, void *ctx, size_t *out);
+
 /* ---- the cores ---------------------------------------------------------- */
 
 long lbx_byrequests_pick(struct lbx_pick_in *in);

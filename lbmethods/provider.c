@@ -85,8 +85,10 @@ static apr_status_t lbx_reset(proxy_balancer *b, server_rec *s)
 
     (void)s;
     if (hot && (m->reset_counters & LBX_RESET_CREDIT)) {
-        lbx_atomic_store(&hot->rounds, 0);
-        lbx_atomic_store(&hot->ticket, 0);
+        for (i = 0; i < LBX_LBSETS; i++) {
+            lbx_atomic_store(&hot->picks[i], 0);
+            lbx_atomic_store(&hot->ticket[i], 0);
+        }
         lbx_atomic_store(&hot->sticky_rounds, 0);
     }
     for (i = 0; i < b->workers->nelts; i++) {

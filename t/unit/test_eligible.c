@@ -94,6 +94,59 @@ START_TEST(test_eligible_tiers)
 }
 END_TEST
 
+/* One tier alone (a preferred lbset): its own spare/standby rules, no
+ * fallback to other lbsets, retries for its members only. */
+static const struct {
+    const char *what;
+    struct lbx_member m[6];
+    size_t n;
+    int lbset;
+    const char *expect;
+} one_tier[] = {
+    { "lbset 1 though lbset 0 serves",
+      { { 0, U }, { 1, U }, { 1, U } },
+      3,
+      1,
+      "12" },
+    { "its standby when its regulars are down",
+      { { 0, U }, { 1, 0 }, { 1, U | H } },
+      3,
+      1,
+      "2" },
+    { "a spare for its hole, not lbset 0's",
+      { { 0, 0 }, { 0, U | R }, { 1, 0 }, { 1, U }, { 1, U | R } },
+      5,
+      1,
+      "34" },
+    { "nothing usable: no fallback", { { 0, U }, { 1, 0 } }, 2, 1, "" },
+    { "an lbset no member has", { { 0, U }, { 1, U } }, 2, 5, "" },
+};
+
+START_TEST(test_eligible_one_tier)
+{
+    struct lbx_member m[6];
+    struct retry_script rs;
+    size_t out[6], count, k;
+    const char *expect = one_tier[_i].expect;
+
+    memcpy(m, one_tier[_i].m, sizeof(m));
+    memset(&rs, 0, sizeof(rs));
+    count = lbx_eligible_tier(m, one_tier[_i].n, one_tier[_i].lbset,
+                              scripted_retry, &rs, out);
+    ck_assert_msg(count == strlen(expect), "%s: %zu candidates, expected %zu",
+                  one_tier[_i].what, count, strlen(expect));
+    for (k = 0; k < count; k++) {
+        ck_assert_msg(out[k] == (size_t)(expect[k] - '0'),
+                      "%s: candidate %zu is %zu", one_tier[_i].what, k, out[k]);
+    }
+    for (k = 0; k < one_tier[_i].n; k++) {
+        ck_assert_msg(!rs.calls[k] || m[k].lbset == one_tier[_i].lbset,
+                      "%s: member %zu of another lbset retried",
+                      one_tier[_i].what, k);
+    }
+}
+END_TEST
+
 START_TEST(test_retry_only_in_visited_tiers)
 {
     /* lbset 0: member 0 errored but recovers on retry; lbset 1: member 1
@@ -174,6 +227,8 @@ TCase *lbx_tcase_eligible(void)
 
     tcase_add_loop_test(tc, test_eligible_tiers, 0,
                         sizeof(tiers) / sizeof(tiers[0]));
+    tcase_add_loop_test(tc, test_eligible_one_tier, 0,
+                        sizeof(one_tier) / sizeof(one_tier[0]));
     tcase_add_test(tc, test_retry_only_in_visited_tiers);
     tcase_add_test(tc, test_retry_then_next_tier);
     tcase_add_test(tc, test_pick_over_eligible_skips_standby);
