@@ -118,11 +118,15 @@ const struct lbx_hc_expr *lbx_hc_expr_find(server_rec *s, const char *name)
     return find_expr(*lbx_conf_hc_slot(s, NULL), name);
 }
 
+int lbx_hc_expr_known(server_rec *s, const char *name)
+{
+    const struct lbx_hc_expr *e = name ? lbx_hc_expr_find(s, name) : NULL;
+    return e && strcmp(e->name, name) == 0;
+}
+
 int lbx_hc_valid_expr(request_rec *r, const char *name)
 {
-    const struct lbx_hc_expr *e =
-        name ? lbx_hc_expr_find(r->server, name) : NULL;
-    return e && strcmp(e->name, name) == 0;
+    return lbx_hc_expr_known(r->server, name);
 }
 
 proxy_hcmethods_t *lbx_hc_method_find(const char *name)

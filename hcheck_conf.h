@@ -50,6 +50,7 @@ const apr_array_header_t *lbx_hc_exprs(server_rec *s);
 const struct lbx_hc_expr *lbx_hc_expr_find(server_rec *s, const char *name);
 /* Whether `name` is exactly (case-sensitively) an expression of r's
  * server, as stock's manager checks it. */
+int lbx_hc_expr_known(server_rec *s, const char *name);
 int lbx_hc_valid_expr(request_rec *r, const char *name);
 
 /* mod_proxy's entry for the check method `name` (case-insensitive),

@@ -9,6 +9,7 @@
 #include "http_protocol.h"
 
 #include "manager_view.h"
+#include "fleet.h"
 #include "lbx_hot.h"
 #include "outlier.h"
 
@@ -299,6 +300,49 @@ static void json_member(request_rec *r, proxy_balancer *b, proxy_worker *w,
         json_str(r, s->hcuri), json_str(r, s->hcexpr), comma ? "," : "");
 }
 
+/* LBXFleet's state ("fleet": null without it); edits newest first. */
+static void json_fleet(request_rec *r)
+{
+    struct lbx_fleet_view v;
+    uint32_t i;
+
+    if (!lbx_fleet_view(&v)) {
+        ap_rputs(" \"fleet\": null\n", r);
+        return;
+    }
+    ap_rprintf(
+        r,
+        " \"fleet\": {\"name\": %s, \"id\": %s, \"redis\": %s, "
+        "\"connected\": %s, \"since_ms\": %" APR_UINT64_T_FMT
+        ", \"last_sync_ms\": %" APR_UINT64_T_FMT ", \"error\": %s,\n"
+        "  \"published\": %" APR_UINT64_T_FMT
+        ", \"applied\": %" APR_UINT64_T_FMT ", \"refused\": %" APR_UINT64_T_FMT
+        ", \"queued\": %" APR_UINT64_T_FMT ", \"dropped\": %" APR_UINT64_T_FMT
+        ",\n  \"frontends\": [",
+        json_str(r, v.name), json_str(r, v.id), json_str(r, v.url),
+        json_bool((int)v.status.connected), v.status.since_ms,
+        v.status.last_sync_ms, json_str(r, v.status.error), v.status.published,
+        v.status.applied, v.status.refused, v.queued, v.dropped);
+    for (i = 0; i < v.status.nfe; i++) {
+        ap_rprintf(r, "%s{\"id\": %s, \"seen_ms\": %" APR_UINT64_T_FMT "}",
+                   i ? ", " : "", json_str(r, v.status.fe[i].id),
+                   v.status.fe[i].seen_ms);
+    }
+    ap_rputs("],\n  \"edits\": [", r);
+    for (i = 0; i < v.status.naudit; i++) {
+        const struct lbx_fleet_audit *a =
+            &v.status.audit[(v.status.audit_next + LBX_FLEET_AUDIT_MAX - 1 - i)
+                            % LBX_FLEET_AUDIT_MAX];
+
+        ap_rprintf(r,
+                   "%s\n   {\"at_ms\": %" APR_UINT64_T_FMT
+                   ", \"frontend\": %s, \"client\": %s, \"edit\": %s}",
+                   i ? "," : "", a->at_ms, json_str(r, a->fe),
+                   json_str(r, a->client), json_str(r, a->form));
+    }
+    ap_rputs("]}\n", r);
+}
+
 void lbx_mgr_render_json(struct lbx_mgr_req *m)
 {
     request_rec *r = m->r;
@@ -340,7 +384,9 @@ void lbx_mgr_render_json(struct lbx_mgr_req *m)
         ap_rprintf(r, "   ]}%s\n",
                    i + 1 < m->conf->balancers->nelts ? "," : "");
     }
-    ap_rputs(" ]}\n", r);
+    ap_rputs(" ],\n", r);
+    json_fleet(r);
+    ap_rputs("}\n", r);
 }
 
 /* Prometheus label values: backslash, quote and newline escaped. */

@@ -5,6 +5,7 @@
  * are coloured, tables scroll sideways on narrow screens, and nothing
  * needs JavaScript.
  */
+#include "apr_date.h"
 #include "apr_strings.h"
 #include "ap_provider.h"
 #include "ap_slotmem.h"
@@ -13,6 +14,7 @@
 #include "mod_watchdog.h"
 
 #include "manager_view.h"
+#include "fleet.h"
 #include "hcheck_conf.h"
 #include "lbx_shm.h"
 #include "outlier.h"
@@ -473,6 +475,58 @@ static void html_balancer_form(struct lbx_mgr_req *m)
     ap_rputs("</form>\n<hr />\n", r);
 }
 
+/* LBXFleet: Redis, the front-ends seen, the latest edits (newest first). */
+static void html_fleet(request_rec *r)
+{
+    struct lbx_fleet_view v;
+    apr_time_t now = apr_time_now();
+    char when[APR_RFC822_DATE_LEN];
+    uint32_t i;
+
+    if (!lbx_fleet_view(&v)) {
+        return;
+    }
+    ap_rvputs(r, "<hr />\n<h3>Fleet ", esc(r, v.name), "</h3>\n<dl><dt>",
+              "This front-end: ", esc(r, v.id), "</dt>\n<dt>Redis ",
+              esc(r, v.url), ": ",
+              v.status.connected ? "connected" : "unreachable", NULL);
+    if (!v.status.connected && *v.status.error) {
+        ap_rvputs(r, " (", esc(r, v.status.error), ")", NULL);
+    }
+    ap_rprintf(r,
+               "</dt>\n<dt>Last sync: %s; edits sent %" APR_UINT64_T_FMT
+               ", applied %" APR_UINT64_T_FMT ", not applied %" APR_UINT64_T_FMT
+               ", waiting %" APR_UINT64_T_FMT ", kept local %" APR_UINT64_T_FMT
+               "</dt></dl>\n",
+               v.status.last_sync_ms ? apr_psprintf(
+                   r->pool, "%" APR_TIME_T_FMT " ms ago",
+                   apr_time_as_msec(now) - (apr_time_t)v.status.last_sync_ms)
+                                     : "never",
+               v.status.published, v.status.applied, v.status.refused, v.queued,
+               v.dropped);
+    ap_rputs("<table><tr><th>Front-end</th><th>Last heartbeat</th></tr>\n", r);
+    for (i = 0; i < v.status.nfe; i++) {
+        ap_rprintf(r,
+                   "<tr><td>%s</td><td>%" APR_TIME_T_FMT " ms ago</td></tr>\n",
+                   esc(r, v.status.fe[i].id),
+                   apr_time_as_msec(now) - (apr_time_t)v.status.fe[i].seen_ms);
+    }
+    ap_rputs("</table>\n<table><tr><th>Edit made</th><th>On</th>"
+             "<th>By client</th><th>Edit</th></tr>\n",
+             r);
+    for (i = 0; i < v.status.naudit; i++) {
+        const struct lbx_fleet_audit *a =
+            &v.status.audit[(v.status.audit_next + LBX_FLEET_AUDIT_MAX - 1 - i)
+                            % LBX_FLEET_AUDIT_MAX];
+
+        apr_rfc822_date(when, (apr_time_t)a->at_ms * 1000);
+        ap_rvputs(r, "<tr><td>", when, "</td><td>", esc(r, a->fe), "</td><td>",
+                  esc(r, a->client), "</td><td>", esc(r, a->form),
+                  "</td></tr>\n", NULL);
+    }
+    ap_rputs("</table>\n", r);
+}
+
 void lbx_mgr_render_html(struct lbx_mgr_req *m)
 {
     request_rec *r = m->r;
@@ -503,6 +557,7 @@ void lbx_mgr_render_html(struct lbx_mgr_req *m)
         html_balancer(m, &b[i]);
     }
     lbx_mgr_show_exprs(r);
+    html_fleet(r);
     ap_rputs("<hr />\n", r);
     if (m->gate_passed && m->wsel && m->bsel && !LBX_MEMBER_REMOVED(m->wsel)) {
         html_worker_form(m);

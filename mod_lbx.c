@@ -24,6 +24,7 @@
 #include "request.h"
 #include "cookie.h"
 #include "manager.h"
+#include "fleet.h"
 #include "hcheck.h"
 #include "hcheck_conf.h"
 #include "hcheck_probe.h"
@@ -104,6 +105,10 @@ static const command_rec lbx_cmds[] = {
                   RSRC_CONF,
                   "Path of the file mod_heartmonitor writes "
                   "heartbeats to (read by lbmethod=heartbeat)"),
+    AP_INIT_RAW_ARGS("LBXFleet", lbx_fleet_set, NULL, RSRC_CONF,
+                     "redis://HOST[:PORT] or unix:/PATH, the fleet's name, "
+                     "then [id=...] [user=...] [password-file=...]: share "
+                     "balancer-manager edits with the other front-ends"),
     { NULL }
 };
 
@@ -162,6 +167,7 @@ static int lbx_pre_config(apr_pool_t *pconf, apr_pool_t *plog,
     }
     lbx_hc_pre_config();
     lbx_conf_pre_config();
+    lbx_fleet_pre_config();
 
     /* httpd sorts hooks again after reading the configuration, so hooks
      * added here still honour APR_HOOK_FIRST.  Hooks are recorded under the
@@ -209,7 +215,8 @@ static int lbx_post_config(apr_pool_t *pconf, apr_pool_t *plog,
         return !OK;
     }
     lbx_hb_reports_post_config(pconf, main_s);
-    if (lbx_hc_post_config(pconf, main_s) != OK) {
+    if (lbx_hc_post_config(pconf, main_s) != OK
+        || lbx_fleet_post_config(pconf, main_s) != OK) {
         return !OK;
     }
     if ((rv = lbx_busy_create(pconf, members)) != APR_SUCCESS) {

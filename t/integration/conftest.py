@@ -77,3 +77,21 @@ def make_httpd(request):
                 request.node.name, h.impl, h.root, h.error_log_tail(40)))
         h.cleanup(keep=keep)
 
+
+
+@pytest.fixture
+def redis_server(tmp_path):
+    """Factory: redis_server(password=None) -> a started H.Redis (stopped
+    at the end)."""
+    made = []
+
+    def factory(password=None):
+        d = tmp_path / ("redis%d" % len(made))
+        d.mkdir()
+        r = H.Redis(d, password=password)
+        made.append(r)
+        return r.start()
+
+    yield factory
+    for r in made:
+        r.stop()

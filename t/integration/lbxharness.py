@@ -271,6 +271,74 @@ class Backends:
 
 
 # --------------------------------------------------------------------------
+# redis-server (for LBXFleet)
+# --------------------------------------------------------------------------
+REDIS_SERVER = "/usr/bin/redis-server"
+
+
+class Redis:
+    """A real redis-server on a loopback port, its data in workdir (append
+    only file on, so a restart keeps what it had).  stop()/start() keep the
+    port."""
+
+    def __init__(self, workdir, password=None):
+        self.workdir = workdir
+        self.password = password
+        self.port = None
+        self.proc = None
+
+    @property
+    def url(self):
+        return "redis://127.0.0.1:%d" % self.port
+
+    def start(self, timeout=10):
+        assert self.proc is None or self.proc.poll() is not None
+        if self.port is None:
+            self.port = free_port()
+        args = [REDIS_SERVER, "--port", str(self.port), "--bind", "127.0.0.1",
+                "--dir", str(self.workdir), "--save", "",
+                "--appendonly", "yes", "--daemonize", "no",
+                "--logfile", str(Path(self.workdir) / "redis.log")]
+        if self.password:
+            args += ["--requirepass", self.password]
+        self.proc = subprocess.Popen(args, stdin=subprocess.DEVNULL,
+                                     stdout=subprocess.DEVNULL,
+                                     stderr=subprocess.DEVNULL)
+        deadline_poll(lambda: self.command("PING") in ("+PONG", "-NOAUTH"),
+                      timeout, what="redis-server on port %d" % self.port)
+        return self
+
+    def command(self, *words):
+        """One command over a fresh socket (no client library): the first
+        line of the reply, or None when nothing answers."""
+        try:
+            with socket.create_connection(("127.0.0.1", self.port),
+                                          timeout=2) as c:
+                if self.password and words[0] != "PING":
+                    c.sendall(self._encode(["AUTH", self.password]))
+                    c.recv(64)
+                c.sendall(self._encode(words))
+                line = c.makefile("rb").readline().decode("latin-1")
+                return line.rstrip("\r\n").split(" ")[0] if line.startswith(
+                    "-") else line.rstrip("\r\n")
+        except OSError:
+            return None
+
+    @staticmethod
+    def _encode(words):
+        out = b"*%d\r\n" % len(words)
+        for w in words:
+            w = w.encode() if isinstance(w, str) else w
+            out += b"$%d\r\n%s\r\n" % (len(w), w)
+        return out
+
+    def stop(self):
+        if self.proc is not None and self.proc.poll() is None:
+            kill_pid(self.proc.pid)
+            self.proc.wait(timeout=10)
+
+
+# --------------------------------------------------------------------------
 # httpd
 # --------------------------------------------------------------------------
 def impl_modules(impl):
