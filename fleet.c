@@ -8,6 +8,7 @@
 #include "mod_watchdog.h"
 
 #include "fleet_int.h"
+#include "lbx_hot.h"
 
 APLOG_USE_MODULE(lbx);
 
@@ -159,6 +160,10 @@ const char *lbx_fleet_set(cmd_parms *cmd, void *dconf, const char *args)
     c->key_state = apr_psprintf(cmd->pool, "lbx:{%s}:state", c->name);
     c->key_frontends = apr_psprintf(cmd->pool, "lbx:{%s}:frontends", c->name);
     c->key_sent = apr_psprintf(cmd->pool, "lbx:{%s}:sent", c->name);
+    c->key_lease = apr_psprintf(cmd->pool, "lbx:{%s}:lease:", c->name);
+    c->key_health = apr_psprintf(cmd->pool, "lbx:{%s}:health", c->name);
+    c->key_health_version =
+        apr_psprintf(cmd->pool, "lbx:{%s}:health-version", c->name);
     fleet = c;
     return NULL;
 }
@@ -320,11 +325,26 @@ int lbx_fleet_view(struct lbx_fleet_view *v)
         a->fe[sizeof(a->fe) - 1] = a->client[sizeof(a->client) - 1] = '\0';
         a->form[sizeof(a->form) - 1] = '\0';
     }
+    v->status.nlease %= LBX_FLEET_FE_MAX + 1;
     for (tries = 0; tries < LBX_FLEET_FE_MAX; tries++) {
         v->status.fe[tries].id[LBX_FLEET_TEXT - 1] = '\0';
+        v->status.lease[tries].id[LBX_FLEET_TEXT - 1] = '\0';
     }
     v->queued = __atomic_load_n(&shared->queue.tail, __ATOMIC_ACQUIRE)
         - __atomic_load_n(&shared->queue.head, __ATOMIC_ACQUIRE);
     v->dropped = lbx_atomic_load(&shared->dropped);
     return 1;
+}
+
+const char *lbx_fleet_checker(const struct lbx_fleet_view *v, proxy_balancer *b,
+                              proxy_worker *w)
+{
+    struct lbx_hot *hot = lbx_hot_of(b);
+    long slot = lbx_hot_slot(hot, w);
+    uint64_t at = slot >= 0 ? lbx_atomic_load(&hot->lease_holder[slot]) : 0;
+
+    if (w->s->method == NONE || w->s->method >= EOT) {
+        return NULL; /* its checks were switched off since */
+    }
+    return at && at <= v->status.nlease ? v->status.lease[at - 1].id : NULL;
 }

@@ -40,6 +40,12 @@ struct lbx_fleet_status {
     struct lbx_fleet_audit audit[LBX_FLEET_AUDIT_MAX];
     uint32_t nfe;
     struct lbx_fleet_frontend fe[LBX_FLEET_FE_MAX];
+    /* Who checks how many members (health-check leases). */
+    uint32_t nlease;
+    struct {
+        char id[LBX_FLEET_TEXT];
+        uint32_t members;
+    } lease[LBX_FLEET_FE_MAX];
 };
 
 /* What the manager shows. */
@@ -60,5 +66,10 @@ void lbx_fleet_edit_made(request_rec *r, const struct lbx_mgr_param *p, int n);
 
 /* A consistent copy of the fleet's state, or 0 when there is no fleet. */
 int lbx_fleet_view(struct lbx_fleet_view *v);
+
+/* The front-end that checks member w of b (its health-check lease), as
+ * of view v, or NULL (no checks, no lease known). */
+const char *lbx_fleet_checker(const struct lbx_fleet_view *v, proxy_balancer *b,
+                              proxy_worker *w);
 
 #endif

@@ -19,6 +19,8 @@ struct lbx_fleet_conf {
     /* Redis keys: the edit stream, the state hash, the front-ends, and
      * the prefix of the tokens of edits sent. */
     const char *key_edits, *key_state, *key_frontends, *key_sent;
+    /* Health: the prefix of the leases, the verdicts, their version. */
+    const char *key_lease, *key_health, *key_health_version;
 };
 
 /* In shared memory, made at post_config.  The status, audit and front-end
@@ -36,6 +38,14 @@ struct fleet_shared {
 /* Start the status write / end it (the fleet's thread only). */
 void lbx_fleet_write_begin(struct fleet_shared *sh);
 void lbx_fleet_write_end(struct fleet_shared *sh);
+
+/* fleet_health.c: leases and verdicts, from the fleet's thread.  start:
+ * when it starts; tick: each tick while Redis answers (0, or -1 with err
+ * set); lost: Redis went away (every member is checked here again). */
+void lbx_fleet_health_start(void);
+int lbx_fleet_health_tick(redisContext *rc, server_rec *s, apr_pool_t *pool,
+                          char *err, size_t errlen);
+void lbx_fleet_health_lost(server_rec *s, apr_pool_t *pool);
 
 /* fleet_sync.c: the watchdog callback (data: the server_rec). */
 apr_status_t lbx_fleet_watchdog(int state, void *data, apr_pool_t *pool);

@@ -175,6 +175,41 @@ redisContext *lbx_redis_open(const struct lbx_redis_target *t, int timeout_ms,
     return c;
 }
 
+redisReply *lbx_redis_callv(redisContext *c, int timeout_ms, char *err,
+                            size_t errlen, int argc, const char **argv)
+{
+    size_t len[LBX_REDIS_ARGS];
+    int i;
+
+    if (argc > LBX_REDIS_ARGS) {
+        say(err, errlen, "too many arguments", NULL);
+        return NULL;
+    }
+    for (i = 0; i < argc; i++) {
+        len[i] = strlen(argv[i]);
+    }
+    return lbx_redis_call(c, timeout_ms, err, errlen, argc, argv, len);
+}
+
+int lbx_redis_is_string(const redisReply *r)
+{
+    return r
+        && (r->type == REDIS_REPLY_STRING || r->type == REDIS_REPLY_STATUS);
+}
+
+int lbx_redis_unexpected(redisReply *r, const char *what, char *err,
+                         size_t errlen)
+{
+    int is_error = r && r->type == REDIS_REPLY_ERROR;
+
+    snprintf(err, errlen, "unexpected reply to %s%s%.100s", what,
+             is_error ? ": " : "", is_error ? r->str : "");
+    if (r) {
+        freeReplyObject(r);
+    }
+    return -1;
+}
+
 void lbx_redis_close(redisContext *c)
 {
     if (c) {

@@ -34,6 +34,20 @@ redisReply *lbx_redis_call(redisContext *c, int timeout_ms, char *err,
                            size_t errlen, int argc, const char **argv,
                            const size_t *argvlen);
 
+/* lbx_redis_call with the arguments' lengths taken by strlen (at most
+ * LBX_REDIS_ARGS arguments). */
+#define LBX_REDIS_ARGS 256
+redisReply *lbx_redis_callv(redisContext *c, int timeout_ms, char *err,
+                            size_t errlen, int argc, const char **argv);
+
+/* A string or status reply (->str and ->len are set). */
+int lbx_redis_is_string(const redisReply *r);
+
+/* r is not the reply `what` expects: say so in err (with Redis's error
+ * text if it is one), free r, return -1. */
+int lbx_redis_unexpected(redisReply *r, const char *what, char *err,
+                         size_t errlen);
+
 void lbx_redis_close(redisContext *c);
 
 #endif

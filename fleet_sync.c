@@ -79,39 +79,11 @@ static long long now_ms(void)
 
 /* ---- talking ------------------------------------------------------------ */
 
-#define MAX_ARGS 200
+#define MAX_ARGS LBX_REDIS_ARGS
 
 static redisReply *call(char *err, size_t errlen, int argc, const char **argv)
 {
-    size_t len[MAX_ARGS];
-    int i;
-
-    if (argc > MAX_ARGS) {
-        apr_cpystrn(err, "too many arguments", errlen);
-        return NULL;
-    }
-    for (i = 0; i < argc; i++) {
-        len[i] = strlen(argv[i]);
-    }
-    return lbx_redis_call(conn.rc, TIMEOUT_MS, err, errlen, argc, argv, len);
-}
-
-static int is_string(const redisReply *r)
-{
-    return r
-        && (r->type == REDIS_REPLY_STRING || r->type == REDIS_REPLY_STATUS);
-}
-
-/* A reply that is not what `what` gives: say so, free it, -1. */
-static int unexpected(redisReply *r, const char *what, char *err, size_t len)
-{
-    apr_snprintf(err, len, "unexpected reply to %s%s%.100s", what,
-                 r && r->type == REDIS_REPLY_ERROR ? ": " : "",
-                 r && r->type == REDIS_REPLY_ERROR ? r->str : "");
-    if (r) {
-        freeReplyObject(r);
-    }
-    return -1;
+    return lbx_redis_callv(conn.rc, TIMEOUT_MS, err, errlen, argc, argv);
 }
 
 /* ---- applying an edit --------------------------------------------------- */
@@ -208,7 +180,7 @@ static int parse_state(apr_pool_t *pool, redisReply *h, struct joined *j)
         const char *form;
         int n;
 
-        if (!is_string(v)
+        if (!lbx_redis_is_string(v)
             || lbx_fleet_parse_state(v->str, v->len, &j->entry[j->n].id,
                                      &j->entry[j->n].index, &form)
                 != 0) {
@@ -234,7 +206,7 @@ static int parse_top(redisReply *r, struct lbx_stream_id *top)
     }
     r = r->element[0];
     return r->type == REDIS_REPLY_ARRAY && r->elements == 2
-            && is_string(r->element[0])
+            && lbx_redis_is_string(r->element[0])
             && lbx_fleet_parse_id(r->element[0]->str, r->element[0]->len, top)
                 == 0
         ? 0
@@ -253,16 +225,16 @@ static int join(server_rec *s, apr_pool_t *pool, char *err, size_t errlen)
     redisReply *r;
     size_t *order, i;
 
-    if (!(r = call(err, errlen, 1, multi)) || !is_string(r)) {
-        return r ? unexpected(r, "MULTI", err, errlen) : -1;
+    if (!(r = call(err, errlen, 1, multi)) || !lbx_redis_is_string(r)) {
+        return r ? lbx_redis_unexpected(r, "MULTI", err, errlen) : -1;
     }
     freeReplyObject(r);
-    if (!(r = call(err, errlen, 6, top)) || !is_string(r)) {
-        return r ? unexpected(r, "XREVRANGE", err, errlen) : -1;
+    if (!(r = call(err, errlen, 6, top)) || !lbx_redis_is_string(r)) {
+        return r ? lbx_redis_unexpected(r, "XREVRANGE", err, errlen) : -1;
     }
     freeReplyObject(r);
-    if (!(r = call(err, errlen, 2, all)) || !is_string(r)) {
-        return r ? unexpected(r, "HGETALL", err, errlen) : -1;
+    if (!(r = call(err, errlen, 2, all)) || !lbx_redis_is_string(r)) {
+        return r ? lbx_redis_unexpected(r, "HGETALL", err, errlen) : -1;
     }
     freeReplyObject(r);
     if (!(r = call(err, errlen, 1, exec))) {
@@ -271,7 +243,7 @@ static int join(server_rec *s, apr_pool_t *pool, char *err, size_t errlen)
     if (r->type != REDIS_REPLY_ARRAY || r->elements != 2
         || parse_top(r->element[0], &conn.last) != 0
         || parse_state(pool, r->element[1], &j) != 0) {
-        return unexpected(r, "the state (EXEC)", err, errlen);
+        return lbx_redis_unexpected(r, "the state (EXEC)", err, errlen);
     }
     order = apr_palloc(pool, (j.n + 1) * sizeof(*order));
     lbx_fleet_join_order(j.entry, j.n, order);
@@ -417,8 +389,8 @@ static int publish_one(server_rec *s, apr_pool_t *pool,
     if (!(r = call(err, errlen, sa.argc, argv))) {
         return -1;
     }
-    if (!is_string(r)) {
-        return unexpected(r, "the edit script (EVAL)", err, errlen);
+    if (!lbx_redis_is_string(r)) {
+        return lbx_redis_unexpected(r, "the edit script (EVAL)", err, errlen);
     }
     freeReplyObject(r);
     return 0;
@@ -454,8 +426,9 @@ static const char *field(redisReply *fields, const char *name, size_t max)
     for (i = 0; i + 1 < fields->elements; i += 2) {
         redisReply *k = fields->element[i], *v = fields->element[i + 1];
 
-        if (is_string(k) && is_string(v) && !strcmp(k->str, name)
-            && v->len < max && strlen(v->str) == v->len) {
+        if (lbx_redis_is_string(k) && lbx_redis_is_string(v)
+            && !strcmp(k->str, name) && v->len < max
+            && strlen(v->str) == v->len) {
             return v->str;
         }
     }
@@ -493,7 +466,7 @@ static int take_entry(server_rec *s, apr_pool_t *pool, redisReply *e)
     const char *fe, *at, *client, *form;
 
     if (e->type != REDIS_REPLY_ARRAY || e->elements != 2
-        || !is_string(e->element[0])
+        || !lbx_redis_is_string(e->element[0])
         || lbx_fleet_parse_id(e->element[0]->str, e->element[0]->len, &id) != 0
         || lbx_fleet_id_cmp(&id, &conn.last) <= 0
         || e->element[1]->type != REDIS_REPLY_ARRAY) {
@@ -533,11 +506,11 @@ static int read_edits(server_rec *s, apr_pool_t *pool, char *err, size_t errlen)
         || r->element[0]->type != REDIS_REPLY_ARRAY
         || r->element[0]->elements != 2
         || (entries = r->element[0]->element[1])->type != REDIS_REPLY_ARRAY) {
-        return unexpected(r, "XREAD", err, errlen);
+        return lbx_redis_unexpected(r, "XREAD", err, errlen);
     }
     for (i = 0; i < entries->elements; i++) {
         if (take_entry(s, pool, entries->element[i]) != 0) {
-            return unexpected(r, "XREAD (an entry)", err, errlen);
+            return lbx_redis_unexpected(r, "XREAD (an entry)", err, errlen);
         }
     }
     freeReplyObject(r);
@@ -561,14 +534,14 @@ static int heartbeat(char *err, size_t errlen, apr_pool_t *pool)
         return -1;
     }
     if (r->type != REDIS_REPLY_INTEGER) {
-        return unexpected(r, "HSET", err, errlen);
+        return lbx_redis_unexpected(r, "HSET", err, errlen);
     }
     freeReplyObject(r);
     if (!(r = call(err, errlen, 2, get))) {
         return -1;
     }
     if (r->type != REDIS_REPLY_ARRAY || r->elements % 2) {
-        return unexpected(r, "HGETALL", err, errlen);
+        return lbx_redis_unexpected(r, "HGETALL", err, errlen);
     }
     lbx_fleet_write_begin(sh);
     sh->status.nfe = 0;
@@ -576,7 +549,8 @@ static int heartbeat(char *err, size_t errlen, apr_pool_t *pool)
          i += 2) {
         struct lbx_fleet_frontend *f = &sh->status.fe[sh->status.nfe];
 
-        if (is_string(r->element[i]) && is_string(r->element[i + 1])) {
+        if (lbx_redis_is_string(r->element[i])
+            && lbx_redis_is_string(r->element[i + 1])) {
             apr_cpystrn(f->id, r->element[i]->str, sizeof(f->id));
             f->seen_ms = (uint64_t)apr_atoi64(r->element[i + 1]->str);
             sh->status.nfe++;
@@ -642,6 +616,7 @@ static void tick(server_rec *s, apr_pool_t *pool)
         conn.rc = lbx_redis_open(&c->target, TIMEOUT_MS, err, sizeof(err));
         if (!conn.rc || join(s, pool, err, sizeof(err)) != 0) {
             lost(s, err);
+            lbx_fleet_health_lost(s, pool);
             return;
         }
         ap_log_error(APLOG_MARK, conn.ever_joined ? APLOG_NOTICE : APLOG_INFO,
@@ -657,8 +632,10 @@ static void tick(server_rec *s, apr_pool_t *pool)
     }
     if (publish(s, pool, err, sizeof(err)) != 0
         || read_edits(s, pool, err, sizeof(err)) != 0
-        || (now >= conn.beat_at && heartbeat(err, sizeof(err), pool) != 0)) {
+        || (now >= conn.beat_at && heartbeat(err, sizeof(err), pool) != 0)
+        || lbx_fleet_health_tick(conn.rc, s, pool, err, sizeof(err)) != 0) {
         lost(s, err);
+        lbx_fleet_health_lost(s, pool);
         return;
     }
     if (now >= conn.beat_at) {
@@ -675,6 +652,7 @@ apr_status_t lbx_fleet_watchdog(int state, void *data, apr_pool_t *pool)
     case AP_WATCHDOG_STATE_STARTING:
         memset(&conn, 0, sizeof(conn));
         conn.backoff = BACKOFF_MIN_MS;
+        lbx_fleet_health_start();
         break;
     case AP_WATCHDOG_STATE_RUNNING: tick(s, pool); break;
     case AP_WATCHDOG_STATE_STOPPING:

@@ -7,7 +7,9 @@
  * checks of one member never pile up.  Checks run in a thread pool, or
  * inline with ProxyHCTPsize 0.  The configuration is hcheck_conf.c's, a
  * check itself hcheck_probe.c's, the pass/fail counting pure
- * (hcheck_core.c).
+ * (hcheck_core.c).  With LBXFleet, a member whose check lease another
+ * front-end holds is not checked here (lbx_hot's checked_elsewhere; its
+ * verdict comes from the fleet, fleet_health.c).
  */
 #include "apr_hash.h"
 #include "apr_thread_pool.h"
@@ -72,9 +74,19 @@ static void *APR_THREAD_FUNC check_member(apr_thread_t *thread, void *data)
 {
     struct lbx_hc_task *t = data;
     proxy_worker *w = t->w;
+    struct lbx_hot *hot = lbx_hot_of(t->b);
+    long slot = lbx_hot_slot(hot, w);
+    int ok;
 
     (void)thread;
-    apply_result(t, lbx_hc_probe(t));
+    ok = lbx_hc_probe(t);
+    /* A check that outlived this front-end's lease (LBXFleet): the new
+     * holder's verdict counts, not this one. */
+    if (slot < 0
+        || lbx_atomic_load(&hot->checked_elsewhere[slot])
+            <= (uint64_t)apr_time_now()) {
+        apply_result(t, ok);
+    }
     lbx_outlier_checked(t->b, w, t->result, t->status, t->s);
     /* Done: the next check is due one interval from now. */
     lbx_atomic_store(&w->s->updated, apr_time_now());
@@ -183,6 +195,13 @@ static void mark_fresh(proxy_worker *w, proxy_balancer *b, server_rec *s,
 static void maybe_check(proxy_worker *w, proxy_balancer *b, server_rec *s,
                         apr_time_t now)
 {
+    struct lbx_hot *hot = lbx_hot_of(b);
+    long slot = lbx_hot_slot(hot, w);
+
+    if (slot >= 0
+        && lbx_atomic_load(&hot->checked_elsewhere[slot]) > (uint64_t)now) {
+        return; /* another front-end of the fleet checks it (LBXFleet) */
+    }
     if (due(w, now)) {
         start_check(w, b, s);
     }

@@ -23,7 +23,7 @@ struct hot_plan {
 
 #define HOT_ALIGN(n) APR_ALIGN((n), 64)
 /* debt, busy and the uint64_t arrays lay_out() lists. */
-#define HOT_ARRAYS 22
+#define HOT_ARRAYS 24
 
 static apr_size_t hot_bytes(apr_size_t slots)
 {
@@ -57,13 +57,14 @@ static struct lbx_hot *lay_out(char **at, apr_size_t slots)
     char *arrays = *at + HOT_ALIGN(sizeof(*hot));
     apr_size_t array = HOT_ALIGN(slots * sizeof(uint64_t));
     uint64_t **u64[] = {
-        &hot->sent,        &hot->rcvd,          &hot->out_since,
-        &hot->latency_us,  &hot->latency_at,    &hot->fails,
-        &hot->eject_until, &hot->eject_level,   &hot->ejections,
-        &hot->back_at,     &hot->trial,         &hot->usable_since,
-        &hot->check_at,    &hot->check_result,  &hot->check_status,
-        &hot->eject_fails, &hot->slow_start_us, &hot->ramp_picks,
-        &hot->ramp_rounds, &hot->clock_of,
+        &hot->sent,         &hot->rcvd,          &hot->out_since,
+        &hot->latency_us,   &hot->latency_at,    &hot->fails,
+        &hot->eject_until,  &hot->eject_level,   &hot->ejections,
+        &hot->back_at,      &hot->trial,         &hot->usable_since,
+        &hot->check_at,     &hot->check_result,  &hot->check_status,
+        &hot->eject_fails,  &hot->slow_start_us, &hot->ramp_picks,
+        &hot->ramp_rounds,  &hot->clock_of,      &hot->checked_elsewhere,
+        &hot->lease_holder,
     };
     size_t i;
 

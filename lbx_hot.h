@@ -92,6 +92,13 @@ struct lbx_hot {
      * rounds since is the limit). */
     uint64_t *ramp_picks;
     uint64_t *ramp_rounds;
+    /* LBXFleet: another front-end checks the member (its verdict applies
+     * here) until this apr_time_t, this front-end's estimate of when that
+     * lease runs out if not renewed; 0: checked here. */
+    uint64_t *checked_elsewhere;
+    /* ... and which front-end checks it: 1 + its place in the fleet's
+     * lease list (struct lbx_fleet_status), 0: not known. */
+    uint64_t *lease_holder;
 };
 
 /* post_config: one record per balancer (balancers sharing one shared

@@ -300,8 +300,35 @@ static void json_member(request_rec *r, proxy_balancer *b, proxy_worker *w,
         json_str(r, s->hcuri), json_str(r, s->hcexpr), comma ? "," : "");
 }
 
+/* "checks": which front-end checks which member. */
+static void json_checks(request_rec *r, proxy_server_conf *conf,
+                        const struct lbx_fleet_view *v)
+{
+    proxy_balancer *b = (proxy_balancer *)conf->balancers->elts;
+    const char *sep = "";
+    int i, j;
+
+    ap_rputs("],\n  \"checks\": [", r);
+    for (i = 0; i < conf->balancers->nelts; i++) {
+        proxy_worker **w = (proxy_worker **)b[i].workers->elts;
+
+        for (j = 0; j < b[i].workers->nelts; j++) {
+            const char *by = lbx_fleet_checker(v, &b[i], w[j]);
+
+            if (by) {
+                ap_rprintf(r,
+                           "%s{\"balancer\": %s, \"member\": %s, "
+                           "\"by\": %s}",
+                           sep, json_str(r, b[i].s->name),
+                           json_str(r, w[j]->s->name_ex), json_str(r, by));
+                sep = ", ";
+            }
+        }
+    }
+}
+
 /* LBXFleet's state ("fleet": null without it); edits newest first. */
-static void json_fleet(request_rec *r)
+static void json_fleet(request_rec *r, proxy_server_conf *conf)
 {
     struct lbx_fleet_view v;
     uint32_t i;
@@ -328,6 +355,13 @@ static void json_fleet(request_rec *r)
                    i ? ", " : "", json_str(r, v.status.fe[i].id),
                    v.status.fe[i].seen_ms);
     }
+    ap_rputs("],\n  \"leases\": [", r);
+    for (i = 0; i < v.status.nlease; i++) {
+        ap_rprintf(r, "%s{\"frontend\": %s, \"members\": %u}", i ? ", " : "",
+                   json_str(r, v.status.lease[i].id),
+                   (unsigned)v.status.lease[i].members);
+    }
+    json_checks(r, conf, &v);
     ap_rputs("],\n  \"edits\": [", r);
     for (i = 0; i < v.status.naudit; i++) {
         const struct lbx_fleet_audit *a =
@@ -385,7 +419,7 @@ void lbx_mgr_render_json(struct lbx_mgr_req *m)
                    i + 1 < m->conf->balancers->nelts ? "," : "");
     }
     ap_rputs(" ],\n", r);
-    json_fleet(r);
+    json_fleet(r, m->conf);
     ap_rputs("}\n", r);
 }
 

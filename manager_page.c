@@ -475,8 +475,75 @@ static void html_balancer_form(struct lbx_mgr_req *m)
     ap_rputs("</form>\n<hr />\n", r);
 }
 
+/* LBXFleet: Redis and the counters. */
+static void html_fleet_state(request_rec *r, const struct lbx_fleet_view *v,
+                             apr_time_t now)
+{
+    ap_rvputs(r, "<hr />\n<h3>Fleet ", esc(r, v->name), "</h3>\n<dl><dt>",
+              "This front-end: ", esc(r, v->id), "</dt>\n<dt>Redis ",
+              esc(r, v->url), ": ",
+              v->status.connected ? "connected" : "unreachable", NULL);
+    if (!v->status.connected && *v->status.error) {
+        ap_rvputs(r, " (", esc(r, v->status.error), ")", NULL);
+    }
+    ap_rprintf(r,
+               "</dt>\n<dt>Last sync: %s; edits sent %" APR_UINT64_T_FMT
+               ", applied %" APR_UINT64_T_FMT ", not applied %" APR_UINT64_T_FMT
+               ", waiting %" APR_UINT64_T_FMT ", kept local %" APR_UINT64_T_FMT
+               "</dt></dl>\n",
+               v->status.last_sync_ms ? apr_psprintf(
+                   r->pool, "%" APR_TIME_T_FMT " ms ago",
+                   apr_time_as_msec(now) - (apr_time_t)v->status.last_sync_ms)
+                                      : "never",
+               v->status.published, v->status.applied, v->status.refused,
+               v->queued, v->dropped);
+}
+
+/* The front-ends seen, and which member each one checks. */
+static void html_fleet_frontends(request_rec *r, proxy_server_conf *conf,
+                                 const struct lbx_fleet_view *v, apr_time_t now)
+{
+    proxy_balancer *b = (proxy_balancer *)conf->balancers->elts;
+    uint32_t i, k;
+    int j, n;
+
+    ap_rputs("<table><tr><th>Front-end</th><th>Last heartbeat</th>"
+             "<th>Members it checks</th></tr>\n",
+             r);
+    for (i = 0; i < v->status.nfe; i++) {
+        uint32_t checks = 0;
+
+        for (k = 0; k < v->status.nlease; k++) {
+            if (!strcmp(v->status.lease[k].id, v->status.fe[i].id)) {
+                checks = v->status.lease[k].members;
+            }
+        }
+        ap_rprintf(r,
+                   "<tr><td>%s</td><td>%" APR_TIME_T_FMT
+                   " ms ago</td><td>%u</td></tr>\n",
+                   esc(r, v->status.fe[i].id),
+                   apr_time_as_msec(now) - (apr_time_t)v->status.fe[i].seen_ms,
+                   (unsigned)checks);
+    }
+    ap_rputs("</table>\n<table><tr><th>Member</th><th>Checked by</th></tr>\n",
+             r);
+    for (n = 0; n < conf->balancers->nelts; n++) {
+        proxy_worker **w = (proxy_worker **)b[n].workers->elts;
+
+        for (j = 0; j < b[n].workers->nelts; j++) {
+            const char *by = lbx_fleet_checker(v, &b[n], w[j]);
+
+            if (by) {
+                ap_rvputs(r, "<tr><td>", esc(r, w[j]->s->name_ex), "</td><td>",
+                          esc(r, by), "</td></tr>\n", NULL);
+            }
+        }
+    }
+    ap_rputs("</table>\n", r);
+}
+
 /* LBXFleet: Redis, the front-ends seen, the latest edits (newest first). */
-static void html_fleet(request_rec *r)
+static void html_fleet(request_rec *r, proxy_server_conf *conf)
 {
     struct lbx_fleet_view v;
     apr_time_t now = apr_time_now();
@@ -486,32 +553,9 @@ static void html_fleet(request_rec *r)
     if (!lbx_fleet_view(&v)) {
         return;
     }
-    ap_rvputs(r, "<hr />\n<h3>Fleet ", esc(r, v.name), "</h3>\n<dl><dt>",
-              "This front-end: ", esc(r, v.id), "</dt>\n<dt>Redis ",
-              esc(r, v.url), ": ",
-              v.status.connected ? "connected" : "unreachable", NULL);
-    if (!v.status.connected && *v.status.error) {
-        ap_rvputs(r, " (", esc(r, v.status.error), ")", NULL);
-    }
-    ap_rprintf(r,
-               "</dt>\n<dt>Last sync: %s; edits sent %" APR_UINT64_T_FMT
-               ", applied %" APR_UINT64_T_FMT ", not applied %" APR_UINT64_T_FMT
-               ", waiting %" APR_UINT64_T_FMT ", kept local %" APR_UINT64_T_FMT
-               "</dt></dl>\n",
-               v.status.last_sync_ms ? apr_psprintf(
-                   r->pool, "%" APR_TIME_T_FMT " ms ago",
-                   apr_time_as_msec(now) - (apr_time_t)v.status.last_sync_ms)
-                                     : "never",
-               v.status.published, v.status.applied, v.status.refused, v.queued,
-               v.dropped);
-    ap_rputs("<table><tr><th>Front-end</th><th>Last heartbeat</th></tr>\n", r);
-    for (i = 0; i < v.status.nfe; i++) {
-        ap_rprintf(r,
-                   "<tr><td>%s</td><td>%" APR_TIME_T_FMT " ms ago</td></tr>\n",
-                   esc(r, v.status.fe[i].id),
-                   apr_time_as_msec(now) - (apr_time_t)v.status.fe[i].seen_ms);
-    }
-    ap_rputs("</table>\n<table><tr><th>Edit made</th><th>On</th>"
+    html_fleet_state(r, &v, now);
+    html_fleet_frontends(r, conf, &v, now);
+    ap_rputs("<table><tr><th>Edit made</th><th>On</th>"
              "<th>By client</th><th>Edit</th></tr>\n",
              r);
     for (i = 0; i < v.status.naudit; i++) {
@@ -557,7 +601,7 @@ void lbx_mgr_render_html(struct lbx_mgr_req *m)
         html_balancer(m, &b[i]);
     }
     lbx_mgr_show_exprs(r);
-    html_fleet(r);
+    html_fleet(r, m->conf);
     ap_rputs("<hr />\n", r);
     if (m->gate_passed && m->wsel && m->bsel && !LBX_MEMBER_REMOVED(m->wsel)) {
         html_worker_form(m);

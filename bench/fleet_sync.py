@@ -10,7 +10,13 @@ its nonce and Referer, as a browser does) and polls B's and C's
 ``?format=json`` every 5 ms until the new value shows; the time from the
 POST's answer to the first poll that sees it is the propagation time.
 
-Usage: /usr/bin/python3 bench/fleet_sync.py [--edits N]   (~30 s)
+Then, with every member health-checked each second (hcmethod=GET
+hcinterval=1 hcfails=1) and LBXFleet's one prober per member: the checks
+each member gets per second over 10 s (one front-end's worth, not three),
+and the time from a member's health endpoint answering 500 until all three
+front-ends show it out (polled every 20 ms).
+
+Usage: /usr/bin/python3 bench/fleet_sync.py [--edits N]   (~1 min)
 """
 import argparse
 import re
@@ -29,7 +35,10 @@ import lbxharness as H  # noqa: E402
 MGR = "/balancer-manager"
 
 
-def conf(redis_url, fe_id, members):
+HC = "hcmethod=GET hcuri=/health hcinterval=1 hcpasses=1 hcfails=1"
+
+
+def conf(redis_url, fe_id, members, params=""):
     return """
 LBXFleet %s bench id=%s
 <Location /balancer-manager>
@@ -38,8 +47,66 @@ LBXFleet %s bench id=%s
 <Proxy balancer://fl>
 %s</Proxy>
 ProxyPass /app balancer://fl
-""" % (redis_url, fe_id, "".join("    BalancerMember %s\n" % m.url
+""" % (redis_url, fe_id, "".join("    BalancerMember %s %s\n" % (m.url, params)
                                   for m in members))
+
+
+def member(h, url):
+    doc = requests.get(h.base_url + MGR + "?format=json", timeout=5).json()
+    for m in doc["balancers"][0]["members"]:
+        if m["name"] == url:
+            return m
+    return None
+
+
+def health(work):
+    """Probe load and verdict propagation with 10 checked members."""
+    backends = H.Backends(str(work))
+    redis = H.Redis(work / "health")
+    (work / "health").mkdir()
+    fes = []
+    try:
+        redis.start()
+        ms = backends.start_many(*("h%d" % i for i in range(10)))
+        for i in ("A", "B", "C"):
+            h = H.Httpd("lbx", conf(redis.url, i, ms, HC), name="fleetH" + i)
+            fes.append(h)
+            h.start()
+        H.deadline_poll(lambda: sum(x["members"] for x in requests.get(
+            fes[0].base_url + MGR + "?format=json", timeout=5).json()
+            ["fleet"]["leases"]) == 10, 15, what="leases")
+        time.sleep(2)
+        t0 = time.time()
+        time.sleep(10)
+        rates = []
+        for m in ms:
+            hits = requests.get(m.url + "/_control/health_count",
+                                timeout=5).json()["hits"]
+            rates.append(len([x for x in hits if x["t"] >= t0]) / 10.0)
+        print("checks per member per second, 3 front-ends, hcinterval=1: "
+              "median %.2f, min %.2f, max %.2f (one prober: 1.0; each "
+              "front-end probing: 3.0)" % (statistics.median(rates),
+                                           min(rates), max(rates)))
+        took = []
+        for m in ms[:5]:
+            requests.get(m.url + "/_control?health_status=500", timeout=5)
+            t = time.monotonic()
+            waiting = set(range(3))
+            while waiting and time.monotonic() - t < 15:
+                for k in list(waiting):
+                    if member(fes[k], m.url)["flags"]["hc_failed"]:
+                        waiting.discard(k)
+                time.sleep(0.02)
+            took.append(time.monotonic() - t)
+        print("member health -> 500 until out on all three front-ends "
+              "(5 members, hcinterval=1, hcfails=1): median %.2f s, max "
+              "%.2f s" % (statistics.median(took), max(took)))
+    finally:
+        for h in fes:
+            h.stop()
+            h.cleanup()
+        backends.cleanup()
+        redis.stop()
 
 
 def loadfactor(h, url):
@@ -104,6 +171,7 @@ def main():
             h.cleanup()
         backends.cleanup()
         redis.stop()
+    health(work)
 
 
 if __name__ == "__main__":

@@ -340,3 +340,119 @@ def test_the_fleet_example_as_it_is(make_httpd, backends, redis_server):
         H.deadline_poll(lambda: {h.get("/shop/x").headers["X-Backend"]
                                  for _ in range(4)} == {"a"}, 5,
                         what="drained on %s" % h.port)
+
+
+def health_hits(backend, since):
+    doc = requests.get(backend.url + "/_control/health_count",
+                       timeout=H.TIMEOUT).json()
+    return [h for h in doc["hits"] if h["t"] >= since]
+
+
+HC = "hcmethod=GET hcuri=/health hcinterval=1 hcpasses=1 hcfails=1"
+
+
+def hc_conf(redis_url, fe_id, members):
+    return """
+LBXFleet %s itfleet id=%s
+<Location /balancer-manager>
+    SetHandler balancer-manager
+</Location>
+<Proxy balancer://fl>
+%s</Proxy>
+ProxyPass /app balancer://fl
+""" % (redis_url, fe_id, "".join("    BalancerMember %s %s\n" % (m.url, HC)
+                                  for m in members))
+
+
+def test_one_prober_per_member_and_shared_verdicts(make_httpd, backends,
+                                                   redis_server):
+    """10 members checked every second by a fleet of three: each gets about
+    one check a second (one prober), not three; every front-end shows the
+    leases; a member whose health fails is out on all three; the prober
+    front-end gone, the others take its members over."""
+    r = redis_server()
+    ms = backends.start_many(*("m%d" % i for i in range(10)))
+    fes = [make_httpd("lbx", hc_conf(r.url, i, ms))
+           for i in ("fe-a", "fe-b", "fe-c")]
+    for h in fes:
+        H.deadline_poll(lambda: joined(h), 10, what="joined")
+    H.deadline_poll(lambda: sum(x["members"] for x in
+                                fleet_json(fes[0])["leases"]) == 10, 10,
+                    what="every member leased")
+    checks = fleet_json(fes[1])["checks"]
+    assert sorted(c["member"] for c in checks) == sorted(m.url for m in ms)
+    assert {c["by"] for c in checks} <= {"fe-a", "fe-b", "fe-c"}
+    assert "Checked by" in fes[2].get(MGR).text
+    time.sleep(1.5)  # leases taken: count checks from here on
+    t0 = time.time()
+    time.sleep(6)
+    per_member = [len(health_hits(m, t0)) for m in ms]
+    # one prober: about 6 checks in 6 s (three probers would make ~18)
+    assert all(3 <= n <= 9 for n in per_member), per_member
+    # a member whose health fails: out on all three front-ends
+    bad = ms[3]
+    requests.get(bad.url + "/_control?health_status=500", timeout=H.TIMEOUT)
+    for h in fes:
+        H.deadline_poll(lambda: member_json(h, bad.url)["flags"]["hc_failed"],
+                        6, what="verdict on %s" % h.port)
+        got = {h.get("/app/x").headers["X-Backend"] for _ in range(20)}
+        assert "m3" not in got, got
+    # the front-end that checks the most goes away: its members move
+    leases = fleet_json(fes[0])["leases"]
+    top = max(leases, key=lambda x: x["members"])["frontend"]
+    gone = fes[[ "fe-a", "fe-b", "fe-c"].index(top)]
+    rest = [h for h in fes if h is not gone]
+    gone.stop()
+    H.deadline_poll(lambda: sum(x["members"] for x in
+                                fleet_json(rest[0])["leases"]
+                                if x["frontend"] != top) == 10, 10,
+                    what="leases moved")
+    t1 = time.time()
+    time.sleep(4)
+    assert all(len(health_hits(m, t1)) >= 2 for m in ms if m is not bad)
+    requests.get(bad.url + "/_control?health_status=200", timeout=H.TIMEOUT)
+    for h in rest:
+        H.deadline_poll(
+            lambda: not member_json(h, bad.url)["flags"]["hc_failed"], 6,
+            what="back on %s" % h.port)
+
+
+def test_a_prober_restarting_or_redis_away(make_httpd, backends,
+                                           redis_server):
+    """A member down; the front-end that checks it restarts (its flags are
+    the configuration's again): the others keep the member out, and it
+    learns the verdict.  Then Redis goes away: every front-end checks
+    every member itself again."""
+    r = redis_server()
+    ms = backends.start_many("m0", "m1", "m2", "m3")
+    fes = [make_httpd("lbx", hc_conf(r.url, i, ms)) for i in ("fe-a", "fe-b")]
+    for h in fes:
+        H.deadline_poll(lambda: joined(h), 10, what="joined")
+    H.deadline_poll(lambda: len(fleet_json(fes[0])["checks"]) == 4, 10,
+                    what="every member leased")
+    down = ms[1]
+    requests.get(down.url + "/_control?health_status=500", timeout=H.TIMEOUT)
+    for h in fes:
+        H.deadline_poll(
+            lambda: member_json(h, down.url)["flags"]["hc_failed"], 6,
+            what="down on %s" % h.port)
+    by = {c["member"]: c["by"] for c in fleet_json(fes[0])["checks"]}
+    prober = fes[["fe-a", "fe-b"].index(by[down.url])]
+    other = fes[1] if prober is fes[0] else fes[0]
+    prober.graceful()
+    end = time.monotonic() + 4
+    while time.monotonic() < end:  # the others never see it healthy
+        assert member_json(other, down.url)["flags"]["hc_failed"]
+        time.sleep(0.1)
+    H.deadline_poll(lambda: member_json(prober, down.url)["flags"][
+        "hc_failed"], 6, what="the restarted prober knows")
+    r.stop()
+    for h in fes:
+        H.deadline_poll(lambda: not fleet_json(h)["connected"], 10,
+                        what="outage seen")
+    time.sleep(1)  # (each drops what it knew of leases when Redis went)
+    t0 = time.time()
+    time.sleep(3)
+    # two front-ends each checking every member: about 6 checks in 3 s
+    assert all(len(health_hits(m, t0)) >= 4 for m in ms), \
+        [len(health_hits(m, t0)) for m in ms]
