@@ -73,6 +73,11 @@ static apr_status_t read_body(request_rec *r, char **out)
         apr_brigade_cleanup(bb);
     } while (!seen_eos);
     buf[have] = '\0';
+    if (memchr(buf, '\0', have)) {
+        /* The parameters are read as a string: what follows a NUL would
+         * be dropped unseen, an invalid value with it. */
+        return APR_EINVAL;
+    }
     *out = buf;
     return APR_SUCCESS;
 }

@@ -81,18 +81,15 @@ static void apply_worker_hc(proxy_worker *w,
     }
 }
 
-/* Check what only httpd can check (method and expression names, that a
- * removal is allowed), then apply.  Returns an error message or NULL. */
-static const char *apply_worker(struct lbx_mgr_apply *m,
-                                const struct lbx_mgr_worker_edit *e)
+/* What only httpd can check of a member edit (method and expression
+ * names, that a removal is allowed), before anything changes: the
+ * method into *method.  An error message or NULL. */
+static const char *check_worker(struct lbx_mgr_apply *m,
+                                const struct lbx_mgr_worker_edit *e,
+                                const hcmethod_t **method)
 {
-    proxy_worker *w = m->wsel;
-    proxy_balancer *b = m->bsel;
-    const hcmethod_t *method = NULL;
-    int was_usable = PROXY_WORKER_IS_USABLE(w);
-    size_t i;
-
-    if ((e->set & LBX_MW_METHOD) && !(method = method_by_name(e->method))) {
+    *method = NULL;
+    if ((e->set & LBX_MW_METHOD) && !(*method = method_by_name(e->method))) {
         return apr_psprintf(m->pool,
                             "w_hm: %s (not an available health "
                             "check method)",
@@ -103,11 +100,24 @@ static const char *apply_worker(struct lbx_mgr_apply *m,
         return apr_psprintf(m->pool, "w_he: %s (no such ProxyHCExpr)",
                             e->hcexpr);
     }
+    if ((e->set & LBX_MW_REMOVE) && lbx_shm_config_member(m->bsel, m->wsel)) {
+        return "w_remove: members from the configuration cannot be "
+               "removed, only disabled";
+    }
+    return NULL;
+}
+
+/* Apply a checked member edit. */
+static void apply_worker(struct lbx_mgr_apply *m,
+                         const struct lbx_mgr_worker_edit *e,
+                         const hcmethod_t *method)
+{
+    proxy_worker *w = m->wsel;
+    proxy_balancer *b = m->bsel;
+    int was_usable = PROXY_WORKER_IS_USABLE(w);
+    size_t i;
+
     if (e->set & LBX_MW_REMOVE) {
-        if (lbx_shm_config_member(b, w)) {
-            return "w_remove: members from the configuration cannot be "
-                   "removed, only disabled";
-        }
         lbx_status_set(w, PROXY_WORKER_STOPPED | PROXY_WORKER_FREE);
         /* Its route must not keep sessions (or nofailover 503s) alive. */
         *w->s->route = '\0';
@@ -116,7 +126,7 @@ static const char *apply_worker(struct lbx_mgr_apply *m,
                 LBXLOGNO(20030) "balancer-manager: removed %s from %s",
                 w->s->name_ex, b->s->name);
         lbx_hot_changed(b);
-        return NULL;
+        return;
     }
     if (e->set & LBX_MW_LBFACTOR) {
         w->s->lbfactor = e->lbfactor;
@@ -144,7 +154,6 @@ static const char *apply_worker(struct lbx_mgr_apply *m,
      * members again; a member enabled here starts its slow start. */
     lbx_outlier_note(b, w);
     lbx_hot_changed(b);
-    return NULL;
 }
 
 /* What adding a member came to; logged once the locks are released. */
@@ -260,25 +269,28 @@ static const char *add_member(struct lbx_mgr_apply *m, const char *url)
     }
 }
 
-static const char *apply_balancer(struct lbx_mgr_apply *m,
-                                  const struct lbx_mgr_balancer_edit *e)
+/* What only httpd can check of a balancer edit (the lbmethod exists),
+ * before anything changes: the method into *lbm. */
+static const char *check_balancer(struct lbx_mgr_apply *m,
+                                  const struct lbx_mgr_balancer_edit *e,
+                                  proxy_balancer_method **lbm)
+{
+    *lbm = NULL;
+    if ((e->set & LBX_MB_LBMETHOD)
+        && !(*lbm = ap_lookup_provider(PROXY_LBMETHOD, e->lbmethod, "0"))) {
+        return apr_psprintf(m->pool, "b_lbm: %s (no such lbmethod)",
+                            e->lbmethod);
+    }
+    return NULL;
+}
+
+/* Apply a checked balancer edit (a member to add was added already). */
+static void apply_balancer(struct lbx_mgr_apply *m,
+                           const struct lbx_mgr_balancer_edit *e,
+                           proxy_balancer_method *lbm)
 {
     proxy_balancer *b = m->bsel;
-    proxy_balancer_method *lbm = NULL;
 
-    if (e->set & LBX_MB_LBMETHOD) {
-        lbm = ap_lookup_provider(PROXY_LBMETHOD, e->lbmethod, "0");
-        if (!lbm) {
-            return apr_psprintf(m->pool, "b_lbm: %s (no such lbmethod)",
-                                e->lbmethod);
-        }
-    }
-    if (e->set & LBX_MB_ADD) {
-        const char *err = add_member(m, e->new_member);
-        if (err) {
-            return err;
-        }
-    }
     if (lbm && strcmp(e->lbmethod, b->s->lbpname) != 0) {
         ap_proxy_strncpy(b->s->lbpname, e->lbmethod, sizeof(b->s->lbpname));
         b->lbmethod = lbm;
@@ -300,16 +312,19 @@ static const char *apply_balancer(struct lbx_mgr_apply *m,
                          sizeof(b->s->sticky_path));
     }
     lbx_hot_changed(b);
-    return NULL;
 }
 
 /* Validate everything, then apply: a request with one bad value changes
- * nothing. */
+ * nothing.  Adding a member is the one step that can still fail once the
+ * values are known good (no free slot, shared memory), so it comes first:
+ * when it fails, nothing else has changed either. */
 const char *lbx_mgr_apply(struct lbx_mgr_apply *m,
                           const struct lbx_mgr_param *params, int n)
 {
     struct lbx_mgr_worker_edit we;
     struct lbx_mgr_balancer_edit be;
+    const hcmethod_t *method = NULL;
+    proxy_balancer_method *lbm;
     char err[256];
     const char *msg;
 
@@ -320,10 +335,18 @@ const char *lbx_mgr_apply(struct lbx_mgr_apply *m,
     if ((msg = lbx_mgr_balancer_edit(params, n, &be, err, sizeof(err)))) {
         return apr_pstrdup(m->pool, msg);
     }
-    if (m->wsel && (msg = apply_worker(m, &we))) {
+    if ((m->wsel && (msg = check_worker(m, &we, &method)))
+        || (msg = check_balancer(m, &be, &lbm))) {
         return msg;
     }
-    return apply_balancer(m, &be);
+    if ((be.set & LBX_MB_ADD) && (msg = add_member(m, be.new_member))) {
+        return msg;
+    }
+    if (m->wsel) {
+        apply_worker(m, &we, method);
+    }
+    apply_balancer(m, &be, lbm);
+    return NULL;
 }
 
 void lbx_mgr_sync_all(server_rec *s, proxy_server_conf *conf)

@@ -539,7 +539,7 @@ void lbx_outlier_answer(proxy_balancer *b, proxy_worker *w, request_rec *r)
     struct attempt *a = attempt_of(r, 0);
     long slot = lbx_hot_slot(hot, w);
     int trial = a && a->trial_w == w;
-    int timed_out, proxy_error;
+    int timed_out = 0, proxy_error = 0;
 
     if (slot < 0) {
         return;

@@ -95,3 +95,19 @@ def redis_server(tmp_path):
     yield factory
     for r in made:
         r.stop()
+
+
+def pytest_sessionfinish(session, exitstatus):
+    """make check-asan: any sanitizer report from an httpd fails the run."""
+    logs = os.environ.get("LBX_SANITIZER_LOGS")
+    if not logs or not os.path.isdir(logs):
+        return
+    reports = sorted(os.listdir(logs))
+    if reports:
+        with open(os.path.join(logs, reports[0]), errors="replace") as f:
+            first = f.read()[:3000]
+        print("\nsanitizer reports (%d) in %s; the first:\n%s" % (
+            len(reports), logs, first))
+        session.exitstatus = 1
+    else:
+        print("\nsanitizers: no report from any httpd")

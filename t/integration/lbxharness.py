@@ -32,7 +32,8 @@ LBX_SO = Path(os.environ.get("LBX_SO", str(REPO / ".libs" / "mod_lbx.so")))
 PYTHON = "/usr/bin/python3"
 BACKEND_PY = HERE / "backend.py"
 
-IMPLS = ["lbx", "stock"]
+# LBX_IMPLS=lbx runs only the mod_lbx variants (make check-asan).
+IMPLS = os.environ.get("LBX_IMPLS", "lbx stock").split()
 
 # Modules every generated config loads (unixd, log_config and watchdog are
 # compiled into Debian's apache2).
@@ -465,6 +466,15 @@ class Httpd:
         env = {k: v for k, v in os.environ.items()
                if not k.startswith("APACHE_")}
         env["LANG"] = "C"
+        # make check-asan: the sanitizer runtimes for httpd alone, and
+        # every report into a file the suite looks at when it ends.
+        if os.environ.get("LBX_HTTPD_PRELOAD"):
+            logs = os.environ["LBX_SANITIZER_LOGS"]
+            env["LD_PRELOAD"] = os.environ["LBX_HTTPD_PRELOAD"]
+            env["ASAN_OPTIONS"] = (
+                "detect_leaks=0:halt_on_error=1:log_path=%s/asan" % logs)
+            env["UBSAN_OPTIONS"] = (
+                "print_stacktrace=1:halt_on_error=1:log_path=%s/ubsan" % logs)
         return env
 
     def configtest(self):
@@ -706,6 +716,20 @@ def backend_of(resp):
     return resp.headers.get("X-Backend")
 
 
+def raw_exchange(port, data, timeout=TIMEOUT):
+    """Send these bytes on a new loopback connection; all that comes back
+    until the server closes it."""
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as s:
+        s.sendall(data)
+        buf = b""
+        while True:
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            buf += chunk
+    return buf
+
+
 def raw_get(port, raw_path, headers=None, timeout=TIMEOUT):
     """Send a request line exactly as given (requests would normalise
     ';jsessionid=' etc.); headers is a dict or a list of (name, value)
@@ -716,15 +740,8 @@ def raw_get(port, raw_path, headers=None, timeout=TIMEOUT):
     pairs = headers.items() if isinstance(headers, dict) else headers or ()
     for k, v in pairs:  # a list of pairs may repeat a header
         lines.append("%s: %s" % (k, v))
-    data = ("\r\n".join(lines) + "\r\n\r\n").encode()
-    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as s:
-        s.sendall(data)
-        buf = b""
-        while True:
-            chunk = s.recv(65536)
-            if not chunk:
-                break
-            buf += chunk
+    buf = raw_exchange(port, ("\r\n".join(lines) + "\r\n\r\n").encode(),
+                       timeout)
     head, _, body = buf.partition(b"\r\n\r\n")
     hl = head.decode("latin-1").split("\r\n")
     status = int(hl[0].split()[1])
