@@ -51,6 +51,15 @@ ProxyPass /app balancer://fl
                                   for m in members))
 
 
+def stop_all(fes, backends, redis):
+    """Stop every front-end, backend and the redis-server, by pid."""
+    for h in fes:
+        h.stop()
+        h.cleanup()
+    backends.cleanup()
+    redis.stop()
+
+
 def member(h, url):
     doc = requests.get(h.base_url + MGR + "?format=json", timeout=5).json()
     for m in doc["balancers"][0]["members"]:
@@ -102,19 +111,12 @@ def health(work):
               "(5 members, hcinterval=1, hcfails=1): median %.2f s, max "
               "%.2f s" % (statistics.median(took), max(took)))
     finally:
-        for h in fes:
-            h.stop()
-            h.cleanup()
-        backends.cleanup()
-        redis.stop()
+        stop_all(fes, backends, redis)
 
 
 def loadfactor(h, url):
-    doc = requests.get(h.base_url + MGR + "?format=json", timeout=5).json()
-    for m in doc["balancers"][0]["members"]:
-        if m["name"] == url:
-            return m["loadfactor"]
-    return None
+    m = member(h, url)
+    return m and m["loadfactor"]
 
 
 def main():
@@ -166,11 +168,7 @@ def main():
                     sorted(v)[max(0, int(len(v) * 0.95) - 1)], max(v),
                     len(v)))
     finally:
-        for h in fes:
-            h.stop()
-            h.cleanup()
-        backends.cleanup()
-        redis.stop()
+        stop_all(fes, backends, redis)
     health(work)
 
 
