@@ -16,7 +16,10 @@
  * Beyond stock: ?format=json and ?format=metrics (Prometheus text) are
  * read-only views of the same data, needing no Referer; invalid values are
  * refused with 400 and a message instead of being ignored or clearing a
- * field; members added here can be removed again (w_remove=1).
+ * field; members added here can be removed again (w_remove=1).  When the
+ * page ignores edit parameters it still answers 200, as stock (scripts
+ * and httpd's tests rely on it), but says that nothing changed and why.
+ * A POST of JSON goes to the write endpoint for scripts (manager_api.c).
  */
 #include "apr_strings.h"
 #include "ap_provider.h"
@@ -28,6 +31,8 @@
 #include "manager.h"
 #include "manager_view.h"
 #include "manager_apply.h"
+#include "manager_api.h"
+#include "manager_json.h"
 #include "fleet.h"
 
 APLOG_USE_MODULE(lbx);
@@ -148,6 +153,34 @@ static int read_params(struct lbx_mgr_req *m)
     return OK;
 }
 
+/* Whether the parameters ask for a change (not only b, w and nonce, which
+ * select what the page shows). */
+static int asks_change(const struct lbx_mgr_req *m)
+{
+    int i;
+
+    for (i = 0; i < m->n; i++) {
+        const char *k = m->params[i].key;
+
+        if (lbx_mgr_known_key(k) && strcmp(k, "b") && strcmp(k, "w")
+            && strcmp(k, "nonce")) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* A POST whose body is JSON (media type application/json, any
+ * parameters). */
+static int json_body(request_rec *r)
+{
+    const char *ct = apr_table_get(r->headers_in, "Content-Type");
+    size_t n = sizeof("application/json") - 1;
+
+    return ct && ap_cstr_casecmpn(ct, "application/json", n) == 0
+        && (ct[n] == '\0' || ct[n] == ';' || ct[n] == ' ');
+}
+
 /* Parameters count only from a page of this server: others are logged
  * and dropped, so a cross-site request sees the plain page. */
 static void referer_gate(struct lbx_mgr_req *m)
@@ -155,6 +188,15 @@ static void referer_gate(struct lbx_mgr_req *m)
     request_rec *r = m->r;
 
     if (m->n > 0 && !same_host_referer(r)) {
+        if (asks_change(m)) {
+            m->ignored = apr_table_get(r->headers_in, "Referer")
+                ? "the Referer header names another server (a guard "
+                  "against cross-site requests). Scripts can POST JSON "
+                  "instead (see the README)."
+                : "the request had no Referer header naming this server (a "
+                  "guard against cross-site requests). Scripts can POST "
+                  "JSON instead (see the README).";
+        }
         ap_log_rerror(
             APLOG_MARK, APLOG_ERR, 0, r,
             LBXLOGNO(
@@ -169,6 +211,20 @@ static void referer_gate(struct lbx_mgr_req *m)
     else if (m->n > 0) {
         m->gate_passed = 1;
     }
+}
+
+/* Why a same-site POST with edit parameters changed nothing. */
+static const char *ignored_why(struct lbx_mgr_req *m, const char *nonce)
+{
+    if (!m->bsel) {
+        return "b= names no balancer of this server.";
+    }
+    if (!*m->bsel->s->nonce) {
+        return "the balancer is set nonce=None, so the manager cannot "
+               "change it.";
+    }
+    return nonce ? "the nonce is not the balancer's (reload the page)."
+                 : "the balancer's nonce was missing.";
 }
 
 int lbx_manager_handler(request_rec *r)
@@ -189,6 +245,12 @@ int lbx_manager_handler(request_rec *r)
     m->r = r;
     m->conf = ap_get_module_config(r->server->module_config, &proxy_module);
     lbx_mgr_sync_all(r->server, m->conf);
+    if (r->method_number == M_POST && json_body(r)) {
+        char *body = NULL;
+        apr_status_t rv = read_body(r, &body);
+
+        return lbx_mgr_api(m, rv, body);
+    }
     if ((status = read_params(m)) != OK) {
         return status;
     }
@@ -196,6 +258,10 @@ int lbx_manager_handler(request_rec *r)
         /* The read-only views need no Referer: they change nothing, and a
          * cross-site page cannot read the answer anyway. */
         format = lbx_mgr_get(m->params, m->n, "format");
+        if (asks_change(m)) {
+            m->ignored = "changes are made only by a POST (the forms on "
+                         "this page, or JSON for scripts).";
+        }
         m->n = lbx_mgr_filter(m->params, m->n, get_keys);
     }
     if (format && !strcmp(format, "json")) {
@@ -218,6 +284,9 @@ int lbx_manager_handler(request_rec *r)
             /* Adding a member may have made it selectable just now. */
             select_targets(m);
         }
+    }
+    else if (m->gate_passed && !m->error && asks_change(m)) {
+        m->ignored = ignored_why(m, nonce);
     }
     if (m->error) {
         r->status = HTTP_BAD_REQUEST;

@@ -187,7 +187,7 @@ void lbx_mgr_render_xml(struct lbx_mgr_req *m)
 
 /* ---- JSON and metrics --------------------------------------------------- */
 
-static const char *json_str(request_rec *r, const char *s)
+const char *lbx_mgr_json_str(request_rec *r, const char *s)
 {
     /* JSON strings: escape quotes, backslashes and control characters; the
      * rest is passed through (names and routes are ASCII in practice). */
@@ -255,7 +255,7 @@ static void json_outlier(request_rec *r, proxy_balancer *b, proxy_worker *w)
     ap_rprintf(r,
                "       \"last_check\": {\"result\": %s, \"status\": %d, "
                "\"at_ms\": %" APR_TIME_T_FMT "},\n",
-               json_str(r, lbx_outlier_check_name(v.check_result)),
+               lbx_mgr_json_str(r, lbx_outlier_check_name(v.check_result)),
                v.check_status, apr_time_as_msec(v.check_at));
 }
 
@@ -267,9 +267,10 @@ static void json_member(request_rec *r, proxy_balancer *b, proxy_worker *w,
     ap_rprintf(r,
                "      {\"name\": %s, \"route\": %s, \"redirect\": %s, "
                "\"loadfactor\": %.2f, \"lbset\": %d, \"status\": %s,\n",
-               json_str(r, member_name(r, w)), json_str(r, s->route),
-               json_str(r, s->redirect), (float)s->lbfactor / 100.0, s->lbset,
-               json_str(r, ap_proxy_parse_wstatus(r->pool, w)));
+               lbx_mgr_json_str(r, member_name(r, w)),
+               lbx_mgr_json_str(r, s->route), lbx_mgr_json_str(r, s->redirect),
+               (float)s->lbfactor / 100.0, s->lbset,
+               lbx_mgr_json_str(r, ap_proxy_parse_wstatus(r->pool, w)));
     ap_rprintf(r,
                "       \"flags\": {\"ignore_errors\": %s, \"draining\": %s, "
                "\"disabled\": %s, \"standby\": %s, \"spare\": %s, "
@@ -295,9 +296,10 @@ static void json_member(request_rec *r, proxy_balancer *b, proxy_worker *w,
         "       \"hc\": {\"method\": %s, \"interval_ms\": %" APR_TIME_T_FMT
         ", \"passes\": %d, \"fails\": %d, "
         "\"uri\": %s, \"expr\": %s}}%s\n",
-        json_str(r, ap_proxy_show_hcmethod(w->s->method)),
+        lbx_mgr_json_str(r, ap_proxy_show_hcmethod(w->s->method)),
         apr_time_as_msec(s->interval), s->passes, s->fails,
-        json_str(r, s->hcuri), json_str(r, s->hcexpr), comma ? "," : "");
+        lbx_mgr_json_str(r, s->hcuri), lbx_mgr_json_str(r, s->hcexpr),
+        comma ? "," : "");
 }
 
 /* "checks": which front-end checks which member. */
@@ -319,8 +321,9 @@ static void json_checks(request_rec *r, proxy_server_conf *conf,
                 ap_rprintf(r,
                            "%s{\"balancer\": %s, \"member\": %s, "
                            "\"by\": %s}",
-                           sep, json_str(r, b[i].s->name),
-                           json_str(r, w[j]->s->name_ex), json_str(r, by));
+                           sep, lbx_mgr_json_str(r, b[i].s->name),
+                           lbx_mgr_json_str(r, w[j]->s->name_ex),
+                           lbx_mgr_json_str(r, by));
                 sep = ", ";
             }
         }
@@ -337,28 +340,29 @@ static void json_fleet(request_rec *r, proxy_server_conf *conf)
         ap_rputs(" \"fleet\": null\n", r);
         return;
     }
-    ap_rprintf(
-        r,
-        " \"fleet\": {\"name\": %s, \"id\": %s, \"redis\": %s, "
-        "\"connected\": %s, \"since_ms\": %" APR_UINT64_T_FMT
-        ", \"last_sync_ms\": %" APR_UINT64_T_FMT ", \"error\": %s,\n"
-        "  \"published\": %" APR_UINT64_T_FMT
-        ", \"applied\": %" APR_UINT64_T_FMT ", \"refused\": %" APR_UINT64_T_FMT
-        ", \"queued\": %" APR_UINT64_T_FMT ", \"dropped\": %" APR_UINT64_T_FMT
-        ",\n  \"frontends\": [",
-        json_str(r, v.name), json_str(r, v.id), json_str(r, v.url),
-        json_bool((int)v.status.connected), v.status.since_ms,
-        v.status.last_sync_ms, json_str(r, v.status.error), v.status.published,
-        v.status.applied, v.status.refused, v.queued, v.dropped);
+    ap_rprintf(r,
+               " \"fleet\": {\"name\": %s, \"id\": %s, \"redis\": %s, "
+               "\"connected\": %s, \"since_ms\": %" APR_UINT64_T_FMT
+               ", \"last_sync_ms\": %" APR_UINT64_T_FMT ", \"error\": %s,\n"
+               "  \"published\": %" APR_UINT64_T_FMT
+               ", \"applied\": %" APR_UINT64_T_FMT
+               ", \"refused\": %" APR_UINT64_T_FMT
+               ", \"queued\": %" APR_UINT64_T_FMT
+               ", \"dropped\": %" APR_UINT64_T_FMT ",\n  \"frontends\": [",
+               lbx_mgr_json_str(r, v.name), lbx_mgr_json_str(r, v.id),
+               lbx_mgr_json_str(r, v.url), json_bool((int)v.status.connected),
+               v.status.since_ms, v.status.last_sync_ms,
+               lbx_mgr_json_str(r, v.status.error), v.status.published,
+               v.status.applied, v.status.refused, v.queued, v.dropped);
     for (i = 0; i < v.status.nfe; i++) {
         ap_rprintf(r, "%s{\"id\": %s, \"seen_ms\": %" APR_UINT64_T_FMT "}",
-                   i ? ", " : "", json_str(r, v.status.fe[i].id),
+                   i ? ", " : "", lbx_mgr_json_str(r, v.status.fe[i].id),
                    v.status.fe[i].seen_ms);
     }
     ap_rputs("],\n  \"leases\": [", r);
     for (i = 0; i < v.status.nlease; i++) {
         ap_rprintf(r, "%s{\"frontend\": %s, \"members\": %u}", i ? ", " : "",
-                   json_str(r, v.status.lease[i].id),
+                   lbx_mgr_json_str(r, v.status.lease[i].id),
                    (unsigned)v.status.lease[i].members);
     }
     json_checks(r, conf, &v);
@@ -371,52 +375,58 @@ static void json_fleet(request_rec *r, proxy_server_conf *conf)
         ap_rprintf(r,
                    "%s\n   {\"at_ms\": %" APR_UINT64_T_FMT
                    ", \"frontend\": %s, \"client\": %s, \"edit\": %s}",
-                   i ? "," : "", a->at_ms, json_str(r, a->fe),
-                   json_str(r, a->client), json_str(r, a->form));
+                   i ? "," : "", a->at_ms, lbx_mgr_json_str(r, a->fe),
+                   lbx_mgr_json_str(r, a->client),
+                   lbx_mgr_json_str(r, a->form));
     }
     ap_rputs("]}\n", r);
+}
+
+void lbx_mgr_json_balancer(request_rec *r, proxy_balancer *bp)
+{
+    proxy_worker **w = (proxy_worker **)bp->workers->elts;
+    int last = -1, j;
+
+    for (j = 0; j < bp->workers->nelts; j++) {
+        if (!LBX_MEMBER_REMOVED(w[j])) {
+            last = j;
+        }
+    }
+    ap_rprintf(
+        r,
+        "  {\"name\": %s, \"sname\": %s, \"lbmethod\": %s, "
+        "\"nonce\": %s, \"sticky\": %s, \"sticky_param\": %s, "
+        "\"nofailover\": %s, \"timeout\": %" APR_TIME_T_FMT ", "
+        "\"max_attempts\": %d, \"max_members\": %d,\n"
+        "   \"ejections_refused\": %" APR_UINT64_T_FMT
+        ", \"retries_refused\": %" APR_UINT64_T_FMT ",\n"
+        "   \"members\": [\n",
+        lbx_mgr_json_str(r, bp->s->name), lbx_mgr_json_str(r, bp->s->sname),
+        lbx_mgr_json_str(r, bp->s->lbpname), lbx_mgr_json_str(r, bp->s->nonce),
+        lbx_mgr_json_str(r, bp->s->sticky),
+        lbx_mgr_json_str(r, bp->s->sticky_path), json_bool(bp->s->sticky_force),
+        apr_time_sec(bp->s->timeout), bp->s->max_attempts, bp->max_workers,
+        lbx_outlier_refused(bp, 0), lbx_outlier_refused(bp, 1));
+    for (j = 0; j < bp->workers->nelts; j++) {
+        if (!LBX_MEMBER_REMOVED(w[j])) {
+            json_member(r, bp, w[j], j != last);
+        }
+    }
+    ap_rputs("   ]}", r);
 }
 
 void lbx_mgr_render_json(struct lbx_mgr_req *m)
 {
     request_rec *r = m->r;
     proxy_balancer *b = (proxy_balancer *)m->conf->balancers->elts;
-    int i, j;
+    int i;
 
     ap_set_content_type(r, "application/json");
     ap_rprintf(r, "{\"server\": %s,\n \"balancers\": [\n",
-               json_str(r, ap_get_server_name(r)));
+               lbx_mgr_json_str(r, ap_get_server_name(r)));
     for (i = 0; i < m->conf->balancers->nelts; i++) {
-        proxy_balancer *bp = &b[i];
-        proxy_worker **w = (proxy_worker **)bp->workers->elts;
-        int last = -1;
-
-        for (j = 0; j < bp->workers->nelts; j++) {
-            if (!LBX_MEMBER_REMOVED(w[j])) {
-                last = j;
-            }
-        }
-        ap_rprintf(r,
-                   "  {\"name\": %s, \"sname\": %s, \"lbmethod\": %s, "
-                   "\"nonce\": %s, \"sticky\": %s, \"sticky_param\": %s, "
-                   "\"nofailover\": %s, \"timeout\": %" APR_TIME_T_FMT ", "
-                   "\"max_attempts\": %d, \"max_members\": %d,\n"
-                   "   \"ejections_refused\": %" APR_UINT64_T_FMT
-                   ", \"retries_refused\": %" APR_UINT64_T_FMT ",\n"
-                   "   \"members\": [\n",
-                   json_str(r, bp->s->name), json_str(r, bp->s->sname),
-                   json_str(r, bp->s->lbpname), json_str(r, bp->s->nonce),
-                   json_str(r, bp->s->sticky), json_str(r, bp->s->sticky_path),
-                   json_bool(bp->s->sticky_force), apr_time_sec(bp->s->timeout),
-                   bp->s->max_attempts, bp->max_workers,
-                   lbx_outlier_refused(bp, 0), lbx_outlier_refused(bp, 1));
-        for (j = 0; j < bp->workers->nelts; j++) {
-            if (!LBX_MEMBER_REMOVED(w[j])) {
-                json_member(r, bp, w[j], j != last);
-            }
-        }
-        ap_rprintf(r, "   ]}%s\n",
-                   i + 1 < m->conf->balancers->nelts ? "," : "");
+        lbx_mgr_json_balancer(r, &b[i]);
+        ap_rputs(i + 1 < m->conf->balancers->nelts ? ",\n" : "\n", r);
     }
     ap_rputs(" ],\n", r);
     json_fleet(r, m->conf);

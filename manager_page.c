@@ -593,9 +593,11 @@ void lbx_mgr_render_html(struct lbx_mgr_req *m)
     ap_rvputs(r, "<dt>ProxyPass settings are ",
               m->conf->ppinherit ? "" : "NOT ",
               "inherited from main server.</dt>\n</dl>\n", NULL);
-    if (m->error) {
-        ap_rvputs(r, "<p class='error'><strong>Nothing was changed:</strong> ",
-                  esc(r, m->error), "</p>\n", NULL);
+    if (m->error || m->ignored) {
+        ap_rvputs(r,
+                  "<p class='error' role='alert'><strong>Nothing was "
+                  "changed:</strong> ",
+                  esc(r, m->error ? m->error : m->ignored), "</p>\n", NULL);
     }
     for (i = 0; i < m->conf->balancers->nelts; i++) {
         html_balancer(m, &b[i]);

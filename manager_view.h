@@ -18,6 +18,7 @@ struct lbx_mgr_req {
     proxy_balancer *bsel;
     proxy_worker *wsel;
     const char *error; /* shown on the page, status 400 */
+    const char *ignored; /* why edit parameters were ignored (status 200) */
     int gate_passed; /* Referer matched: forms may be shown */
 };
 
@@ -32,5 +33,10 @@ void lbx_mgr_select_exprs(request_rec *r, const char *selected);
 void lbx_mgr_render_xml(struct lbx_mgr_req *m);
 void lbx_mgr_render_json(struct lbx_mgr_req *m);
 void lbx_mgr_render_metrics(struct lbx_mgr_req *m);
+
+/* A JSON string literal of s (quotes, backslashes, controls and <>&
+ * escaped), and one balancer as ?format=json shows it. */
+const char *lbx_mgr_json_str(request_rec *r, const char *s);
+void lbx_mgr_json_balancer(request_rec *r, proxy_balancer *b);
 
 #endif

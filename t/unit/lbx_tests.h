@@ -17,5 +17,6 @@ TCase *lbx_tcase_manager_core(void);
 TCase *lbx_tcase_outlier_core(void);
 TCase *lbx_tcase_cookie_core(void);
 TCase *lbx_tcase_fleet_core(void);
+TCase *lbx_tcase_manager_json(void);
 
 #endif

@@ -25,6 +25,7 @@ int main(void)
     suite_add_tcase(suite, lbx_tcase_outlier_core());
     suite_add_tcase(suite, lbx_tcase_cookie_core());
     suite_add_tcase(suite, lbx_tcase_fleet_core());
+    suite_add_tcase(suite, lbx_tcase_manager_json());
 
     runner = srunner_create(suite);
     srunner_run_all(runner, CK_NORMAL);
