@@ -21,6 +21,7 @@
 #include "hcheck_probe.h"
 #include "lbx_hot.h"
 #include "outlier.h"
+#include "stats.h"
 
 APLOG_USE_MODULE(lbx);
 
@@ -78,8 +79,11 @@ static void *APR_THREAD_FUNC check_member(apr_thread_t *thread, void *data)
     long slot = lbx_hot_slot(hot, w);
     int ok;
 
+    apr_time_t start = apr_time_now();
+
     (void)thread;
     ok = lbx_hc_probe(t);
+    lbx_stats_check(t->b, w, (int)t->result, apr_time_now() - start);
     /* A check that outlived this front-end's lease (LBXFleet): the new
      * holder's verdict counts, not this one. */
     if (slot < 0
@@ -267,6 +271,8 @@ static apr_status_t hc_watchdog_cb(int state, void *data, apr_pool_t *pool)
     case AP_WATCHDOG_STATE_STARTING: watchdog_starting(main_s, pool); break;
     case AP_WATCHDOG_STATE_RUNNING:
         for_each_member(main_s, pool, maybe_check, 1);
+        /* The same single thread keeps the metrics' background work. */
+        lbx_stats_tick(main_s, apr_time_now());
         break;
     case AP_WATCHDOG_STATE_STOPPING: {
         apr_thread_pool_t *tp =

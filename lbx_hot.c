@@ -28,7 +28,9 @@ struct hot_plan {
 static apr_size_t hot_bytes(apr_size_t slots)
 {
     return HOT_ALIGN(sizeof(struct lbx_hot))
-        + HOT_ARRAYS * HOT_ALIGN(slots * sizeof(uint64_t));
+        + HOT_ARRAYS * HOT_ALIGN(slots * sizeof(uint64_t))
+        + HOT_ALIGN(slots * sizeof(struct lbx_member_stats))
+        + HOT_ALIGN(slots * LBX_STATS_RING * sizeof(struct lbx_window_point));
 }
 
 static int plan_balancer(server_rec *s, proxy_server_conf *conf,
@@ -76,6 +78,13 @@ static struct lbx_hot *lay_out(char **at, apr_size_t slots)
     for (i = 0; i < sizeof(u64) / sizeof(u64[0]); i++) {
         *u64[i] = (uint64_t *)(arrays + (i + 2) * array);
     }
+    /* The window's first point: every counter at zero, now. */
+    hot->ring_at[0] = (uint64_t)apr_time_now();
+    hot->ring_next = 1;
+    hot->stats = (struct lbx_member_stats *)(arrays + HOT_ARRAYS * array);
+    hot->ring =
+        (struct lbx_window_point *)((char *)hot->stats
+                                    + HOT_ALIGN(slots * sizeof(*hot->stats)));
     *at += hot_bytes(slots);
     return hot;
 }

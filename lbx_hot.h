@@ -8,6 +8,7 @@
 
 #include "lbx_proxy.h"
 #include "outlier_core.h"
+#include "stats_core.h"
 
 /* What the last health check of a member found. */
 enum lbx_check_result {
@@ -20,6 +21,11 @@ enum lbx_check_result {
     LBX_CHECK_EXPR_ERROR, /* the expression could not be evaluated */
     LBX_CHECK_TLS /* the TLS handshake failed */
 };
+
+/* The dashboard's window: a point of every member's counters every
+ * LBX_STATS_EVERY, the last LBX_STATS_RING of them (a minute and more). */
+#define LBX_STATS_RING 7
+#define LBX_STATS_EVERY apr_time_from_sec(10)
 
 /* lbsets as mod_proxy takes them: 0..99. */
 #define LBX_LBSETS 100
@@ -99,6 +105,12 @@ struct lbx_hot {
     /* ... and which front-end checks it: 1 + its place in the fleet's
      * lease list (struct lbx_fleet_status), 0: not known. */
     uint64_t *lease_holder;
+    /* Metrics and the dashboard (stats.c): never read by a pick. */
+    uint64_t no_member; /* requests answered 503: no usable member */
+    uint64_t ring_at[LBX_STATS_RING]; /* apr_time_t of each point, 0: none */
+    uint64_t ring_next; /* the point to write next */
+    struct lbx_member_stats *stats; /* [cap] */
+    struct lbx_window_point *ring; /* [LBX_STATS_RING * cap] */
 };
 
 /* post_config: one record per balancer (balancers sharing one shared

@@ -32,6 +32,7 @@
 #include "manager_view.h"
 #include "manager_apply.h"
 #include "manager_api.h"
+#include "manager_dash.h"
 #include "manager_json.h"
 #include "fleet.h"
 
@@ -178,7 +179,7 @@ static int json_body(request_rec *r)
     size_t n = sizeof("application/json") - 1;
 
     return ct && ap_cstr_casecmpn(ct, "application/json", n) == 0
-        && (ct[n] == '\0' || ct[n] == ';' || ct[n] == ' ');
+        && (ct[n] == '\0' || ct[n] == ';' || ct[n] == ' ' || ct[n] == '\t');
 }
 
 /* Parameters count only from a page of this server: others are logged
@@ -217,7 +218,9 @@ static void referer_gate(struct lbx_mgr_req *m)
 static const char *ignored_why(struct lbx_mgr_req *m, const char *nonce)
 {
     if (!m->bsel) {
-        return "b= names no balancer of this server.";
+        return lbx_mgr_get(m->params, m->n, "b")
+            ? "b= names no balancer of this server."
+            : "no balancer was named (b=).";
     }
     if (!*m->bsel->s->nonce) {
         return "the balancer is set nonce=None, so the manager cannot "
@@ -227,12 +230,29 @@ static const char *ignored_why(struct lbx_mgr_req *m, const char *nonce)
                  : "the balancer's nonce was missing.";
 }
 
+/* view=dashboard: the answer is the dashboard, not stock's page.  The key
+ * is taken out, so an edit made from the dashboard is the same edit as
+ * one from the page (also for the fleet's other front-ends). */
+static int take_dashboard(struct lbx_mgr_req *m)
+{
+    const char *v = lbx_mgr_get(m->params, m->n, "view");
+    int i, kept = 0;
+
+    for (i = 0; i < m->n; i++) {
+        if (strcmp(m->params[i].key, "view") != 0) {
+            m->params[kept++] = m->params[i];
+        }
+    }
+    m->n = kept;
+    return v && !strcmp(v, "dashboard");
+}
+
 int lbx_manager_handler(request_rec *r)
 {
     static const char *const get_keys[] = { "b", "w", "nonce", "xml", NULL };
     struct lbx_mgr_req *m;
     const char *format = NULL, *nonce;
-    int status;
+    int status, dashboard;
 
     if (!r->handler || strcmp(r->handler, "balancer-manager") != 0) {
         return DECLINED;
@@ -254,6 +274,7 @@ int lbx_manager_handler(request_rec *r)
     if ((status = read_params(m)) != OK) {
         return status;
     }
+    dashboard = take_dashboard(m);
     if (r->method_number == M_GET) {
         /* The read-only views need no Referer: they change nothing, and a
          * cross-site page cannot read the answer anyway. */
@@ -291,7 +312,10 @@ int lbx_manager_handler(request_rec *r)
     if (m->error) {
         r->status = HTTP_BAD_REQUEST;
     }
-    if (lbx_mgr_get(m->params, m->n, "xml")) {
+    if (dashboard) {
+        lbx_mgr_render_dashboard(m);
+    }
+    else if (lbx_mgr_get(m->params, m->n, "xml")) {
         lbx_mgr_render_xml(m);
     }
     else {

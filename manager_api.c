@@ -29,7 +29,7 @@ APLOG_USE_MODULE(lbx);
 #define LBX_MGR_EDITABLE_FLAGS \
     (PROXY_WORKER_IGNORE_ERRORS | PROXY_WORKER_DRAIN | PROXY_WORKER_DISABLED \
      | PROXY_WORKER_HOT_STANDBY | PROXY_WORKER_HOT_SPARE \
-     | PROXY_WORKER_STOPPED | PROXY_WORKER_HC_FAIL)
+     | PROXY_WORKER_STOPPED)
 
 struct settings {
     unsigned flags;
@@ -45,7 +45,25 @@ struct settings {
     char sticky_path[sizeof(((proxy_balancer_shared *)0)->sticky_path)];
 };
 
-static void snapshot(proxy_balancer *b, proxy_worker *w, struct settings *s)
+/* Field by field: a struct's padding is not part of its value. */
+static int same(const struct settings *a, const struct settings *b)
+{
+    return a->flags == b->flags && a->lbfactor == b->lbfactor
+        && a->lbset == b->lbset && a->passes == b->passes
+        && a->fails == b->fails && a->method == b->method
+        && a->max_attempts == b->max_attempts
+        && a->sticky_force == b->sticky_force && a->members == b->members
+        && a->interval == b->interval && a->timeout == b->timeout
+        && !strcmp(a->route, b->route) && !strcmp(a->redirect, b->redirect)
+        && !strcmp(a->hcuri, b->hcuri) && !strcmp(a->hcexpr, b->hcexpr)
+        && !strcmp(a->lbpname, b->lbpname) && !strcmp(a->sticky, b->sticky)
+        && !strcmp(a->sticky_path, b->sticky_path);
+}
+
+/* The health checks set and clear HC_FAIL on their own: it counts only
+ * when the edit names it (w_status_C). */
+static void snapshot(const proxy_balancer *b, const proxy_worker *w,
+                     unsigned flags, struct settings *s)
 {
     proxy_worker **ws = (proxy_worker **)b->workers->elts;
     int i;
@@ -63,7 +81,7 @@ static void snapshot(proxy_balancer *b, proxy_worker *w, struct settings *s)
     if (!w || LBX_MEMBER_REMOVED(w)) {
         return;
     }
-    s->flags = (unsigned)w->s->status & LBX_MGR_EDITABLE_FLAGS;
+    s->flags = (unsigned)w->s->status & flags;
     s->lbfactor = w->s->lbfactor;
     s->lbset = w->s->lbset;
     s->passes = w->s->passes;
@@ -80,15 +98,15 @@ static void snapshot(proxy_balancer *b, proxy_worker *w, struct settings *s)
 static int refuse(request_rec *r, int status, const char *field,
                   const char *msg)
 {
-    char *text = apr_pstrdup(r->pool, msg);
-
-    /* Messages quote the request's values, cut to a length: keep the
-     * answer valid UTF-8. */
-    lbx_utf8_clip(text);
+    if (status == HTTP_FORBIDDEN) {
+        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r,
+                      LBXLOGNO(20078) "balancer-manager: JSON edit refused: %s",
+                      msg);
+    }
     r->status = status;
     ap_set_content_type(r, "application/json");
     apr_table_setn(r->headers_out, "Cache-Control", "no-store");
-    ap_rprintf(r, "{\"error\": %s, \"field\": %s}\n", lbx_mgr_json_str(r, text),
+    ap_rprintf(r, "{\"error\": %s, \"field\": %s}\n", lbx_mgr_json_str(r, msg),
                field ? lbx_mgr_json_str(r, field) : "null");
     return 1;
 }
@@ -144,6 +162,21 @@ static int read_request(struct lbx_mgr_req *m, const char *body,
                       "b (the balancer) is "
                       "required");
     }
+    for (i = 0; i < m->n; i++) {
+        /* The form sends these too, and then they change nothing: a
+         * script deserves to hear it. */
+        if (!strncmp(m->params[i].key, "w_", 2)
+            && !lbx_mgr_get(m->params, m->n, "w")) {
+            return refuse(r, HTTP_BAD_REQUEST, "w",
+                          apr_pstrcat(r->pool, m->params[i].key,
+                                      " needs w (the member)", NULL));
+        }
+    }
+    if (lbx_mgr_get(m->params, m->n, "b_nwrkr")
+        && !lbx_mgr_get(m->params, m->n, "b_wyes")) {
+        return refuse(r, HTTP_BAD_REQUEST, "b_wyes",
+                      "b_nwrkr adds a member only with b_wyes: 1");
+    }
     lbx_mgr_select(a, m->params, m->n);
     if (!a->bsel) {
         return refuse(r, HTTP_NOT_FOUND, "b", "no such balancer");
@@ -173,11 +206,15 @@ static int check_nonce(struct lbx_mgr_req *m, proxy_balancer *b)
     return 0;
 }
 
-int lbx_mgr_api(struct lbx_mgr_req *m, apr_status_t read_status, char *body)
+int lbx_mgr_api(struct lbx_mgr_req *m, apr_status_t read_status,
+                const char *body)
 {
     request_rec *r = m->r;
-    struct lbx_mgr_apply a = { r->pool, r->server, r, m->conf, NULL, NULL };
+    struct lbx_mgr_apply a = {
+        .pool = r->pool, .s = r->server, .r = r, .conf = m->conf
+    };
     struct settings before, after;
+    unsigned flags = LBX_MGR_EDITABLE_FLAGS;
     const char *error;
 
     if (read_status == APR_ENOSPC) {
@@ -185,7 +222,12 @@ int lbx_mgr_api(struct lbx_mgr_req *m, apr_status_t read_status, char *body)
         return OK;
     }
     if (read_status != APR_SUCCESS) {
-        refuse(r, HTTP_BAD_REQUEST, NULL,
+        int status = ap_map_http_request_error(read_status, HTTP_BAD_REQUEST);
+
+        if (status == AP_FILTER_ERROR) {
+            return status; /* answered by the filter already */
+        }
+        refuse(r, status, NULL,
                "the body could not be read, or holds a NUL byte");
         return OK;
     }
@@ -196,7 +238,10 @@ int lbx_mgr_api(struct lbx_mgr_req *m, apr_status_t read_status, char *body)
     if (read_request(m, body, &a) || check_nonce(m, a.bsel)) {
         return OK;
     }
-    snapshot(a.bsel, a.wsel, &before);
+    if (lbx_mgr_get(m->params, m->n, "w_status_C")) {
+        flags |= PROXY_WORKER_HC_FAIL;
+    }
+    snapshot(a.bsel, a.wsel, flags, &before);
     if ((error = lbx_mgr_apply(&a, m->params, m->n))) {
         const char *field = error_field(r->pool, error);
 
@@ -205,11 +250,11 @@ int lbx_mgr_api(struct lbx_mgr_req *m, apr_status_t read_status, char *body)
         return OK;
     }
     lbx_fleet_edit_made(r, m->params, m->n);
-    snapshot(a.bsel, a.wsel, &after);
+    snapshot(a.bsel, a.wsel, flags, &after);
     ap_set_content_type(r, "application/json");
     apr_table_setn(r->headers_out, "Cache-Control", "no-store");
     ap_rprintf(r, "{\"changed\": %s,\n \"balancer\":\n",
-               memcmp(&before, &after, sizeof(before)) ? "true" : "false");
+               same(&before, &after) ? "false" : "true");
     lbx_mgr_json_balancer(r, a.bsel);
     ap_rputs("}\n", r);
     return OK;

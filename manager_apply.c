@@ -10,6 +10,7 @@
 #include "ap_provider.h"
 
 #include "manager_apply.h"
+#include "stats.h"
 #include "hcheck_conf.h"
 #include "lbx_shm.h"
 #include "outlier.h"
@@ -344,6 +345,9 @@ const char *lbx_mgr_apply(struct lbx_mgr_apply *m,
     }
     if (m->wsel) {
         apply_worker(m, &we, method);
+        lbx_stats_edited(m->bsel, m->wsel,
+                         m->r ? m->r->useragent_ip : "the fleet (LBXFleet)",
+                         apr_time_now());
     }
     apply_balancer(m, &be, lbm);
     return NULL;

@@ -12,6 +12,8 @@
 #include "fleet.h"
 #include "lbx_hot.h"
 #include "outlier.h"
+#include "manager_stats.h"
+#include "manager_json.h"
 
 APLOG_USE_MODULE(lbx);
 
@@ -189,31 +191,32 @@ void lbx_mgr_render_xml(struct lbx_mgr_req *m)
 
 const char *lbx_mgr_json_str(request_rec *r, const char *s)
 {
-    /* JSON strings: escape quotes, backslashes and control characters; the
-     * rest is passed through (names and routes are ASCII in practice). */
-    apr_size_t len = 0;
-    const char *p;
-    char *out, *o;
+    /* Quotes, backslashes and control characters escaped, and < > & too,
+     * so the JSON is safe to embed in a page.  Valid UTF-8 passes as it
+     * is; any other byte (a name or value set with %XX escapes) is
+     * written as the Latin-1 character of its value, so the answer stays
+     * valid UTF-8 whatever was stored. */
+    apr_size_t left = strlen(s), n;
+    const char *p = s;
+    char *out = apr_palloc(r->pool, left * 6 + 3), *o = out;
 
-    for (p = s; *p; p++) {
-        len += ((unsigned char)*p < 0x20 || *p == '"' || *p == '\\' || *p == '<'
-                || *p == '>' || *p == '&')
-            ? 6
-            : 1;
-    }
-    o = out = apr_palloc(r->pool, len + 3);
     *o++ = '"';
-    for (p = s; *p; p++) {
+    while (left) {
         unsigned char c = (unsigned char)*p;
+
+        n = c < 0x80 ? 1 : lbx_utf8_len(p, left);
         if (c < 0x20 || c == '"' || c == '\\' || c == '<' || c == '>'
-            || c == '&') {
-            /* < > & too, so the JSON is safe to embed in a page. */
+            || c == '&' || n == 0) {
             apr_snprintf(o, 7, "\\u%04x", c);
             o += 6;
+            n = 1;
         }
         else {
-            *o++ = (char)c;
+            memcpy(o, p, n);
+            o += n;
         }
+        p += n;
+        left -= n;
     }
     *o++ = '"';
     *o = '\0';
@@ -291,6 +294,7 @@ static void json_member(request_rec *r, proxy_balancer *b, proxy_worker *w,
                json_bool(lbx_outlier_usable(lbx_hot_of(b), w)), s->elected,
                s->busy, s->lbstatus, s->transferred, s->read, latency_us(b, w));
     json_outlier(r, b, w);
+    lbx_mgr_stats_json(r, b, w);
     ap_rprintf(
         r,
         "       \"hc\": {\"method\": %s, \"interval_ms\": %" APR_TIME_T_FMT
@@ -399,14 +403,16 @@ void lbx_mgr_json_balancer(request_rec *r, proxy_balancer *bp)
         "\"nofailover\": %s, \"timeout\": %" APR_TIME_T_FMT ", "
         "\"max_attempts\": %d, \"max_members\": %d,\n"
         "   \"ejections_refused\": %" APR_UINT64_T_FMT
-        ", \"retries_refused\": %" APR_UINT64_T_FMT ",\n"
+        ", \"retries_refused\": %" APR_UINT64_T_FMT
+        ", \"no_usable_member\": %" APR_UINT64_T_FMT ",\n"
         "   \"members\": [\n",
         lbx_mgr_json_str(r, bp->s->name), lbx_mgr_json_str(r, bp->s->sname),
         lbx_mgr_json_str(r, bp->s->lbpname), lbx_mgr_json_str(r, bp->s->nonce),
         lbx_mgr_json_str(r, bp->s->sticky),
         lbx_mgr_json_str(r, bp->s->sticky_path), json_bool(bp->s->sticky_force),
         apr_time_sec(bp->s->timeout), bp->s->max_attempts, bp->max_workers,
-        lbx_outlier_refused(bp, 0), lbx_outlier_refused(bp, 1));
+        lbx_outlier_refused(bp, 0), lbx_outlier_refused(bp, 1),
+        lbx_mgr_no_member(bp));
     for (j = 0; j < bp->workers->nelts; j++) {
         if (!LBX_MEMBER_REMOVED(w[j])) {
             json_member(r, bp, w[j], j != last);
@@ -431,29 +437,6 @@ void lbx_mgr_render_json(struct lbx_mgr_req *m)
     ap_rputs(" ],\n", r);
     json_fleet(r, m->conf);
     ap_rputs("}\n", r);
-}
-
-/* Prometheus label values: backslash, quote and newline escaped. */
-static const char *prom_label(request_rec *r, const char *s)
-{
-    const char *p;
-    char *out = apr_palloc(r->pool, strlen(s) * 2 + 1), *o = out;
-
-    for (p = s; *p; p++) {
-        if (*p == '\\' || *p == '"') {
-            *o++ = '\\';
-            *o++ = *p;
-        }
-        else if (*p == '\n') {
-            *o++ = '\\';
-            *o++ = 'n';
-        }
-        else {
-            *o++ = *p;
-        }
-    }
-    *o = '\0';
-    return out;
 }
 
 static const struct {
@@ -596,14 +579,10 @@ void lbx_mgr_render_metrics(struct lbx_mgr_req *m)
                 if (LBX_MEMBER_REMOVED(w[j])) {
                     continue;
                 }
-                metric_sample(r, k,
-                              apr_psprintf(r->pool,
-                                           "balancer=\"%s\","
-                                           "member=\"%s\"",
-                                           prom_label(r, b[i].s->name),
-                                           prom_label(r, member_name(r, w[j]))),
-                              &b[i], w[j]);
+                metric_sample(r, k, lbx_mgr_prom_labels(r, &b[i], w[j]), &b[i],
+                              w[j]);
             }
         }
     }
+    lbx_mgr_stats_metrics(r, m->conf);
 }

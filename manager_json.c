@@ -121,10 +121,9 @@ static int escape(struct reader *rd)
     return 0;
 }
 
-/* The length of the valid UTF-8 sequence at p (shortest form, no
- * surrogates, at most U+10FFFF) within n bytes, or 0. */
-static size_t utf8_len(const unsigned char *p, size_t n)
+size_t lbx_utf8_len(const char *s, size_t n)
 {
+    const unsigned char *p = (const unsigned char *)s;
     unsigned c = p[0], cp, min;
     size_t more, i;
 
@@ -161,7 +160,7 @@ static size_t utf8_len(const unsigned char *p, size_t n)
 /* One multi-byte UTF-8 sequence, copied as it is. */
 static int utf8_seq(struct reader *rd)
 {
-    size_t n = utf8_len(rd->p, (size_t)(rd->end - rd->p));
+    size_t n = lbx_utf8_len((const char *)rd->p, (size_t)(rd->end - rd->p));
 
     if (!n) {
         return fail(rd, "invalid UTF-8");
@@ -364,7 +363,7 @@ int lbx_mgr_parse_json(const char *in, size_t len, char *out,
     }
     else {
         for (;;) {
-            if (n == max) {
+            if (n >= max) {
                 n = fail(&rd, "too many keys");
                 goto done;
             }
@@ -397,18 +396,6 @@ done:
         err->key = rd.key;
     }
     return n;
-}
-
-void lbx_utf8_clip(char *s)
-{
-    size_t left = strlen(s), n;
-    unsigned char *p = (unsigned char *)s;
-
-    while (left && (n = utf8_len(p, left))) {
-        p += n;
-        left -= n;
-    }
-    *p = '\0';
 }
 
 int lbx_mgr_known_key(const char *key)

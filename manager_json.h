@@ -25,9 +25,9 @@ int lbx_mgr_parse_json(const char *in, size_t len, char *out,
                        struct lbx_mgr_param *pairs, int max,
                        struct lbx_json_error *err);
 
-/* Cut s at its first byte that does not start a complete, valid UTF-8
- * sequence (messages quote request values cut to a length). */
-void lbx_utf8_clip(char *s);
+/* The length of the valid UTF-8 sequence at p (shortest form, no
+ * surrogates, at most U+10FFFF; ASCII is 1) within n > 0 bytes, or 0. */
+size_t lbx_utf8_len(const char *p, size_t n);
 
 /* 1 if `key` is one the manager's form knows (b, w, nonce, w_*, b_*),
  * so a typing mistake in a script is an error, not a silent no-op. */

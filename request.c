@@ -16,6 +16,7 @@
 #include "lbx_hot.h"
 #include "lbx_method.h"
 #include "outlier.h"
+#include "stats.h"
 #include "cookie.h"
 #include "lbx_conf.h"
 #include "lbx_text.h"
@@ -476,6 +477,9 @@ int lbx_pre_request(proxy_worker **worker, proxy_balancer **balancer,
         }
     }
     b = *balancer;
+    if (prev) {
+        lbx_stats_failover(b, prev);
+    }
     if ((status = lbx_outlier_before(b, prev, r)) != OK) {
         return status;
     }
@@ -483,12 +487,16 @@ int lbx_pre_request(proxy_worker **worker, proxy_balancer **balancer,
      * variable says where this request belongs. */
     if (!(w = by_var = choose_by_variable(b, r))
         && (status = choose_by_session(b, r, conf, *url, &w, &sess)) != OK) {
+        if (status == HTTP_SERVICE_UNAVAILABLE) {
+            lbx_stats_no_member(b);
+        }
         return status;
     }
     if (!w) {
         w = lbx_outlier_trial(b, r);
     }
     if (!w && !(w = choose_in_lbset(b, r))) {
+        lbx_stats_no_member(b);
         return HTTP_SERVICE_UNAVAILABLE;
     }
     *worker = w;
@@ -527,6 +535,7 @@ static void after_attempt(proxy_balancer *b, proxy_worker *w, request_rec *r)
 {
     struct lbx_hot *hot = lbx_hot_of(b);
     long slot = lbx_hot_slot(hot, w);
+    apr_time_t now = apr_time_now();
 
     if (slot >= 0) {
         lbx_atomic_store(&hot->sent[slot],
@@ -538,9 +547,9 @@ static void after_attempt(proxy_balancer *b, proxy_worker *w, request_rec *r)
         lbx_hot_changed(b);
     }
     if (b->lbmethod && b->lbmethod->context == &lbx_method_bylatency) {
-        apr_time_t now = apr_time_now();
         lbx_hot_sample(hot, w, now - r->request_time, now);
     }
+    lbx_stats_answer(b, w, r, now - r->request_time);
 }
 
 static void mark_in_error(proxy_worker *w)

@@ -7,7 +7,7 @@
  * count within the limit and nothing written past it, every key and value
  * a NUL-terminated string inside the output, no empty or repeated key, an
  * error message that is a string, and a refused key that is one of the
- * output's strings.  Accepted pairs are fed to the form's validators, as
+ * output's strings, all of them valid UTF-8.  Accepted pairs are fed to the form's validators, as
  * the endpoint does. */
 #include <stdint.h>
 #include <stdlib.h>
@@ -28,6 +28,19 @@ static void check_string(const char *buf, size_t size, const char *s)
 {
     FUZZ_CHECK(s >= buf && s < buf + size);
     FUZZ_CHECK(memchr(s, '\0', (size_t)(buf + size - s)) != NULL);
+}
+
+/* Accepted text is valid UTF-8: the answers quote it. */
+static void check_utf8(const char *s)
+{
+    size_t left = strlen(s), n;
+
+    while (left) {
+        n = lbx_utf8_len(s, left);
+        FUZZ_CHECK(n > 0 && n <= left);
+        s += n;
+        left -= n;
+    }
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -58,6 +71,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     for (i = 0; i < n; i++) {
         check_string(out, size + 1, pairs[i].key);
         check_string(out, size + 1, pairs[i].val);
+        check_utf8(pairs[i].key);
+        check_utf8(pairs[i].val);
         FUZZ_CHECK(pairs[i].key[0] != '\0');
         for (j = 0; j < i; j++) {
             FUZZ_CHECK(strcmp(pairs[i].key, pairs[j].key) != 0);

@@ -344,11 +344,49 @@ def _unescape_label(v):
                                                      m.group(1)), v)
 
 
+HISTOGRAM_SUFFIXES = ("_bucket", "_sum", "_count")
+
+
+def _family(name, types):
+    """The declared family a sample name belongs to (histogram samples
+    carry a suffix)."""
+    if name in types:
+        return name
+    for suffix in HISTOGRAM_SUFFIXES:
+        base = name[:-len(suffix)]
+        if name.endswith(suffix) and types.get(base) == "histogram":
+            return base
+    return None
+
+
+def _check_histograms(out, types):
+    """Per series: buckets in increasing `le` order, cumulative, ending in
+    +Inf, which equals _count; _sum present."""
+    for base, t in types.items():
+        if t != "histogram":
+            continue
+        series = collections.defaultdict(list)
+        for labels, v in out[base + "_bucket"].items():
+            d = dict(labels)
+            le = d.pop("le")
+            series[frozenset(d.items())].append((float(le), v))
+        assert series, "histogram without buckets: " + base
+        for key, buckets in series.items():
+            buckets.sort()
+            assert buckets[-1][0] == float("inf"), (base, key)
+            counts = [v for _, v in buckets]
+            assert counts == sorted(counts), (base, key, counts)
+            assert out[base + "_count"][key] == counts[-1], (base, key)
+            assert key in out[base + "_sum"], (base, key)
+
+
 def parse_metrics(text):
     """Strict enough parser: every sample belongs to a family declared by
-    a preceding # TYPE line; returns {name: {frozenset(labels): value}}
-    and checks no series repeats."""
+    a preceding # TYPE line, a family's samples are contiguous, histograms
+    are well formed; returns {name: {frozenset(labels): value}} and checks
+    no series repeats."""
     types, out = {}, collections.defaultdict(dict)
+    done, current = set(), None
     assert text.endswith("\n"), "exposition must end with a newline"
     for line in text.split("\n"):
         if not line.strip():
@@ -364,7 +402,12 @@ def parse_metrics(text):
         m = _SAMPLE.match(line)
         assert m, "unparsable sample line: %r" % line
         name, _, lbls, val = m.group(1), m.group(2), m.group(3), m.group(4)
-        assert name in types, "sample before/without # TYPE: %r" % line
+        family = _family(name, types)
+        assert family, "sample before/without # TYPE: %r" % line
+        if family != current:
+            assert family not in done, "family not contiguous: %r" % line
+            done.add(current)
+            current = family
         labels = {}
         rest = lbls or ""
         while rest.strip():
@@ -380,6 +423,7 @@ def parse_metrics(text):
     for name, t in types.items():
         if name.endswith("_total"):
             assert t == "counter", (name, t)
+    _check_histograms(out, types)
     return out, types
 
 

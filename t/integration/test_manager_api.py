@@ -14,6 +14,7 @@ why it ignored an edit, and an Ansible-style scraper still reading it.
   member table.  `scrape` below does the same reading (written for this
   test), so the page must keep that structure.
 """
+import json
 import re
 
 import pytest
@@ -76,25 +77,75 @@ def test_json_edit_applies_and_answers_the_new_state(impl, make_httpd,
                       "w_status_D": 1, "w_lf": "3"})
     assert r.status_code == 200 and r.json()["changed"] is False, r.text
 
-    # a balancer edit and a member added, then enabled, by the same means
-    c = backends.start("c")
+    # a balancer edit by the same means
     r = post_json(m, {"b": "s", "nonce": nonce, "b_lbm": "bybusyness",
                       "b_tmo": 7})
     assert r.status_code == 200 and r.json()["changed"] is True, r.text
     assert r.json()["balancer"]["lbmethod"] == "bybusyness"
     assert r.json()["balancer"]["timeout"] == 7
-    r = post_json(m, {"b": "s", "nonce": nonce, "b_nwrkr": c.url,
-                      "b_wyes": 1})
-    # no growth= room: refused, naming the field
-    assert r.status_code == 400 and r.json()["field"] == "b_nwrkr", r.text
     r = post_json(m, {"b": "s", "w": a.url, "nonce": nonce,
-                      "w_status_D": False})
+                      "w_status_D": False, "w_wr": "ra"})
     assert r.status_code == 200 and r.json()["changed"] is True
+    r = post_json(m, {"b": "s", "w": a.url, "nonce": nonce, "w_wr": "ra"})
+    assert r.status_code == 200 and r.json()["changed"] is False
     assert set(M.hits(h, "/s/x", 8)) == {"a", "b"}
     # the page agrees with the JSON answers
     page = m.page()
     assert "Dis" not in page.status("s", a.url)
+    assert page.member("s", a.url)["Route"] == "ra"
     assert page.balancers["balancer://s"]["info"]["Method"] == "bybusyness"
+
+
+@lbx_only
+def test_json_member_add_and_remove_report_changed(impl, make_httpd,
+                                                   backends):
+    a, b, c = backends.start_many("a", "b", "c")
+    h = M.mgr_httpd(make_httpd, impl,
+                    M.proxy("g", member(a), member(b), sets="growth=1"))
+    m = M.Manager(h)
+    nonce = m.nonce("g")
+    add = {"b": "g", "nonce": nonce, "b_nwrkr": c.url, "b_wyes": True}
+    r = post_json(m, add)
+    assert r.status_code == 200 and r.json()["changed"] is True, r.text
+    names = [w["name"] for w in r.json()["balancer"]["members"]]
+    assert c.url in names
+    # added members start disabled (as stock); enabling takes traffic
+    r = post_json(m, {"b": "g", "w": c.url, "nonce": nonce,
+                      "w_status_D": 0})
+    assert r.status_code == 200 and r.json()["changed"] is True, r.text
+    assert "c" in M.hits(h, "/g/x", 9)
+    # adding it again: nothing to add, nothing changed
+    r = post_json(m, add)
+    assert r.status_code == 400 and r.json()["field"] == "b_nwrkr", r.text
+    r = post_json(m, {"b": "g", "w": c.url, "nonce": nonce,
+                      "w_status_D": 1, "w_remove": 1})
+    assert r.status_code == 200 and r.json()["changed"] is True, r.text
+    assert c.url not in [w["name"] for w in r.json()["balancer"]["members"]]
+    assert set(M.hits(h, "/g/x", 6)) == {"a", "b"}
+    # a removed member is no longer a member
+    r = post_json(m, {"b": "g", "w": c.url, "nonce": nonce, "w_lf": 2})
+    assert r.status_code == 404 and r.json()["field"] == "w", r.text
+
+
+@lbx_only
+def test_json_answers_stay_valid_utf8(impl, make_httpd, backends):
+    """A route set through the form with a raw byte (%FF) is not UTF-8:
+    every JSON answer still is."""
+    a, b = backends.start_many("a", "b")
+    h = M.mgr_httpd(make_httpd, impl, M.proxy("s", member(a), member(b)))
+    m = M.Manager(h)
+    nonce = m.nonce("s")
+    r = m.post("b=s&w=%s&nonce=%s&w_wr=%%FFr%%C3%%A9" % (a.url, nonce),
+               headers={"Content-Type": "application/x-www-form-urlencoded"})
+    assert r.status_code == 200
+    raw = requests.get(m.url + "?format=json", timeout=H.TIMEOUT).content
+    routes = {w["name"]: w["route"] for w in
+              json.loads(raw.decode("utf-8"))["balancers"][0]
+              ["members"]}
+    assert routes[a.url] == "\u00ffr\u00e9", routes
+    r = post_json(m, {"b": "s", "w": a.url, "nonce": nonce, "w_lf": 2})
+    assert r.status_code == 200
+    r.content.decode("utf-8")
 
 
 @lbx_only
@@ -120,6 +171,9 @@ def test_json_refusals_name_the_field_and_change_nothing(impl, make_httpd,
         (dict(ok, w_status_D=1, w_lf=None), None, {}, 400, "w_lf"),
         (dict(ok, w_status_D=1, w_ls=[1]), None, {}, 400, "w_ls"),
         (dict(ok, w_status_D=1, w_hi="1ms"), None, {}, 400, "w_hi"),
+        ({"b": "s", "nonce": nonce, "w_lf": "garbage"}, None, {}, 400, "w"),
+        ({"b": "s", "nonce": nonce, "b_nwrkr": "http://127.0.0.1:1"}, None,
+         {}, 400, "b_wyes"),
         (dict(ok, b_lbm="nosuchmethod"), None, {}, 400, "b_lbm"),
         ({"w": a.url, "nonce": nonce, "w_status_D": 1}, None, {}, 400, "b"),
         (dict(ok, b="nosuch", w_status_D=1), None, {}, 404, "b"),

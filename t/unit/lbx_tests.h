@@ -18,5 +18,6 @@ TCase *lbx_tcase_outlier_core(void);
 TCase *lbx_tcase_cookie_core(void);
 TCase *lbx_tcase_fleet_core(void);
 TCase *lbx_tcase_manager_json(void);
+TCase *lbx_tcase_stats_core(void);
 
 #endif

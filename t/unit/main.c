@@ -26,6 +26,7 @@ int main(void)
     suite_add_tcase(suite, lbx_tcase_cookie_core());
     suite_add_tcase(suite, lbx_tcase_fleet_core());
     suite_add_tcase(suite, lbx_tcase_manager_json());
+    suite_add_tcase(suite, lbx_tcase_stats_core());
 
     runner = srunner_create(suite);
     srunner_run_all(runner, CK_NORMAL);

@@ -163,24 +163,31 @@ START_TEST(test_known_key)
 END_TEST
 
 static const struct {
-    const char *in, *out;
-} clips[] = {
-    { "", "" },
-    { "w_lf: abc", "w_lf: abc" },
-    { "caf\xc3\xa9", "caf\xc3\xa9" },
-    { "cut \xe2\x82", "cut " },
-    { "bad \xff tail", "bad " },
-    { "overlong \xc0\xaf", "overlong " },
-    { "\xf0\x9f\x98\x80\xf0\x9f", "\xf0\x9f\x98\x80" },
+    const char *in;
+    size_t len;
+} utf8[] = {
+    { "a", 1 },
+    { "\x7f", 1 },
+    { "\xc3\xa9", 2 },
+    { "\xe2\x82\xac", 3 },
+    { "\xf0\x9f\x98\x80", 4 },
+    { "\xf4\x8f\xbf\xbf", 4 },
+    { "\xe2\x82", 0 },
+    { "\xff", 0 },
+    { "\x80", 0 },
+    { "\xc0\xaf", 0 },
+    { "\xc1\xbf", 0 },
+    { "\xe0\x80\xaf", 0 },
+    { "\xed\xa0\x80", 0 },
+    { "\xf4\x90\x80\x80", 0 },
+    { "\xf5\x80\x80\x80", 0 },
+    { "\xc3\x28", 0 },
 };
 
-START_TEST(test_utf8_clip)
+START_TEST(test_utf8_len)
 {
-    char s[64];
-
-    strcpy(s, clips[_i].in);
-    lbx_utf8_clip(s);
-    ck_assert_str_eq(s, clips[_i].out);
+    ck_assert_uint_eq(lbx_utf8_len(utf8[_i].in, strlen(utf8[_i].in)),
+                      utf8[_i].len);
 }
 END_TEST
 
@@ -284,8 +291,7 @@ TCase *lbx_tcase_manager_json(void)
                         sizeof(refused) / sizeof(refused[0]));
     tcase_add_test(tc, test_embedded_nul_byte);
     tcase_add_loop_test(tc, test_known_key, 0, sizeof(keys) / sizeof(keys[0]));
-    tcase_add_loop_test(tc, test_utf8_clip, 0,
-                        sizeof(clips) / sizeof(clips[0]));
+    tcase_add_loop_test(tc, test_utf8_len, 0, sizeof(utf8) / sizeof(utf8[0]));
     tcase_add_test(tc, test_random_round_trip);
     return tc;
 }
