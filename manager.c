@@ -264,6 +264,10 @@ int lbx_manager_handler(request_rec *r)
     m = apr_pcalloc(r->pool, sizeof(*m));
     m->r = r;
     m->conf = ap_get_module_config(r->server->module_config, &proxy_module);
+    /* Its buttons act in one click: no other site may frame it. */
+    apr_table_setn(r->headers_out, "X-Frame-Options", "DENY");
+    apr_table_setn(r->headers_out, "Content-Security-Policy",
+                   "frame-ancestors 'none'");
     lbx_mgr_sync_all(r->server, m->conf);
     if (r->method_number == M_POST && json_body(r)) {
         char *body = NULL;

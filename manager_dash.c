@@ -17,9 +17,29 @@
 #include "outlier.h"
 #include "stats.h"
 
+/* HTML-escaped, single quotes too: the page quotes attributes with them,
+ * and r->uri (path info included) is the client's. */
 static const char *esc(request_rec *r, const char *s)
 {
-    return ap_escape_html(r->pool, s ? s : "");
+    const char *h = ap_escape_html(r->pool, s ? s : "");
+    const char *q = strchr(h, '\'');
+    char *out, *o;
+
+    if (!q) {
+        return h;
+    }
+    o = out = apr_palloc(r->pool, strlen(h) * 5 + 1);
+    for (; *h; h++) {
+        if (*h == '\'') {
+            memcpy(o, "&#39;", 5);
+            o += 5;
+        }
+        else {
+            *o++ = *h;
+        }
+    }
+    *o = '\0';
+    return out;
 }
 
 static const char *when(request_rec *r, apr_time_t t)
@@ -301,12 +321,7 @@ void lbx_mgr_render_dashboard(struct lbx_mgr_req *m)
               "</span> &middot; <span id='auto'>A snapshot: reload for "
               "new numbers.</span></p>\n",
               NULL);
-    if (m->error || m->ignored) {
-        ap_rvputs(r,
-                  "<p class='refused' role='alert'><strong>Nothing was "
-                  "changed:</strong> ",
-                  esc(r, m->error ? m->error : m->ignored), "</p>\n", NULL);
-    }
+    lbx_mgr_html_notice(m, "refused");
     ap_rputs("<div id='live'>\n", r);
     for (i = 0; i < m->conf->balancers->nelts; i++) {
         balancer_section(r, &b[i], now);

@@ -573,6 +573,15 @@ static void html_fleet(request_rec *r, proxy_server_conf *conf)
     ap_rputs("</table>\n", r);
 }
 
+void lbx_mgr_html_notice(const struct lbx_mgr_req *m, const char *cls)
+{
+    if (m->error || m->ignored) {
+        ap_rvputs(m->r, "<p class='", cls,
+                  "' role='alert'><strong>Nothing was changed:</strong> ",
+                  esc(m->r, m->error ? m->error : m->ignored), "</p>\n", NULL);
+    }
+}
+
 void lbx_mgr_render_html(struct lbx_mgr_req *m)
 {
     request_rec *r = m->r;
@@ -601,12 +610,7 @@ void lbx_mgr_render_html(struct lbx_mgr_req *m)
      * show alternates get the <link> in the head. */
     ap_rvputs(r, "<p>Live dashboard: ", esc(r, r->uri), "?view=dashboard</p>\n",
               NULL);
-    if (m->error || m->ignored) {
-        ap_rvputs(r,
-                  "<p class='error' role='alert'><strong>Nothing was "
-                  "changed:</strong> ",
-                  esc(r, m->error ? m->error : m->ignored), "</p>\n", NULL);
-    }
+    lbx_mgr_html_notice(m, "error");
     for (i = 0; i < m->conf->balancers->nelts; i++) {
         html_balancer(m, &b[i]);
     }

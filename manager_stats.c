@@ -204,17 +204,15 @@ int lbx_mgr_window(proxy_balancer *b, proxy_worker *w, apr_time_t now,
                    struct lbx_window_rates *out, double *seconds)
 {
     const struct lbx_member_stats *s = lbx_stats_of(b, w);
-    const struct lbx_window_point *old;
-    struct lbx_window_point cur;
-    apr_time_t at;
+    struct lbx_window_point p[LBX_STATS_RING], cur;
+    apr_time_t at[LBX_STATS_RING];
 
-    if (!s
-        || !(old = lbx_stats_window(b, w, apr_time_from_sec(60), now, &at))) {
+    if (!s || !lbx_stats_points(b, w, now, apr_time_from_sec(60), p, at)) {
         return 0;
     }
     lbx_stats_point(s, &cur);
-    *seconds = (double)(now - at) / APR_USEC_PER_SEC;
-    lbx_stats_rates(old, &cur, *seconds, out);
+    *seconds = (double)(now - at[0]) / APR_USEC_PER_SEC;
+    lbx_stats_rates(&p[0], &cur, *seconds, out);
     return 1;
 }
 
@@ -222,21 +220,24 @@ int lbx_mgr_trend(proxy_balancer *b, proxy_worker *w, apr_time_t now,
                   double *rate, int max)
 {
     const struct lbx_member_stats *s = lbx_stats_of(b, w);
-    const struct lbx_window_point *p[LBX_STATS_RING + 1];
+    struct lbx_window_point p[LBX_STATS_RING + 1];
     apr_time_t at[LBX_STATS_RING + 1];
-    struct lbx_window_point cur;
     int n, i;
 
     if (!s) {
         return 0;
     }
     n = lbx_stats_points(b, w, now, apr_time_from_sec(70), p, at);
-    lbx_stats_point(s, &cur);
-    p[n] = &cur;
+    /* The stretch from the newest point to now joins the one before when
+     * it is short: a few requests in a fraction of a second are no rate. */
+    if (n >= 2 && now - at[n - 1] < apr_time_from_sec(5)) {
+        n--;
+    }
+    lbx_stats_point(s, &p[n]);
     at[n++] = now;
     for (i = 1; i < n && i <= max; i++) {
-        rate[i - 1] = (double)(p[i]->answers > p[i - 1]->answers
-                                   ? p[i]->answers - p[i - 1]->answers
+        rate[i - 1] = (double)(p[i].answers > p[i - 1].answers
+                                   ? p[i].answers - p[i - 1].answers
                                    : 0)
             / ((double)(at[i] - at[i - 1]) / APR_USEC_PER_SEC);
     }

@@ -26,6 +26,9 @@ struct lbx_mgr_req {
  * table and menu (also offered to other modules as hc_show_exprs and
  * hc_select_exprs). */
 void lbx_mgr_render_html(struct lbx_mgr_req *m);
+/* "Nothing was changed: why" when m has an error or ignored an edit, as a
+ * paragraph of class `cls` (an alert). */
+void lbx_mgr_html_notice(const struct lbx_mgr_req *m, const char *cls);
 void lbx_mgr_show_exprs(request_rec *r);
 void lbx_mgr_select_exprs(request_rec *r, const char *selected);
 

@@ -477,11 +477,13 @@ int lbx_pre_request(proxy_worker **worker, proxy_balancer **balancer,
         }
     }
     b = *balancer;
-    if (prev) {
-        lbx_stats_failover(b, prev);
-    }
     if ((status = lbx_outlier_before(b, prev, r)) != OK) {
         return status;
+    }
+    if (prev && prev->balancer == b) {
+        /* mod_proxy tries again after prev failed (and the retry budget,
+         * if any, allowed it). */
+        lbx_stats_failover(b, prev);
     }
     /* A usable member named by LBXRouteBy wins over the session: the
      * variable says where this request belongs. */

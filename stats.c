@@ -36,10 +36,17 @@ void lbx_stats_answer(proxy_balancer *b, proxy_worker *w, request_rec *r,
 
     if (s) {
         /* Nothing was sent to the client yet: the member gave no answer
-         * (the proxy's own error page comes later). */
-        lbx_atomic_add(
-            &s->answers[lbx_stats_class(r->status, r->sent_bodyct != 0)], 1);
-        observe(&s->response, took);
+         * (the proxy's own error page comes later; r->status is still
+         * what it was before the attempt).  Answers without a body may
+         * not mark sent_bodyct, whatever the scheme handler. */
+        int answered = r->sent_bodyct || r->header_only
+            || r->status == HTTP_NO_CONTENT || r->status == HTTP_NOT_MODIFIED;
+
+        lbx_atomic_add(&s->answers[lbx_stats_class(r->status, answered)], 1);
+        if (r->status != HTTP_SWITCHING_PROTOCOLS) {
+            /* (A tunnel's time is the connection's, not an answer's.) */
+            observe(&s->response, took);
+        }
     }
 }
 
@@ -90,25 +97,36 @@ struct tick {
     apr_time_t now;
 };
 
+/* A point of every slot (members removed or not known to this process
+ * too: a slot's counters are its own whatever the worker list says).  The
+ * point's time is cleared first and set last, so a reader that sees the
+ * same time before and after copying has a whole point (read_point). */
+static void write_point(struct lbx_hot *hot, uint64_t next, apr_time_t now)
+{
+    uint64_t i = next % LBX_STATS_RING, slot;
+
+    __atomic_store_n(&hot->ring_at[i], 0, __ATOMIC_SEQ_CST);
+    for (slot = 0; slot < hot->cap; slot++) {
+        lbx_stats_point(&hot->stats[slot], &hot->ring[i * hot->cap + slot]);
+    }
+    __atomic_store_n(&hot->ring_at[i], (uint64_t)now, __ATOMIC_SEQ_CST);
+    __atomic_store_n(&hot->ring_next, next + 1, __ATOMIC_SEQ_CST);
+}
+
 static int tick_balancer(server_rec *s, proxy_server_conf *conf,
                          proxy_balancer *b, void *data)
 {
     const struct tick *t = data;
     struct lbx_hot *hot = lbx_hot_of(b);
     proxy_worker **w = (proxy_worker **)b->workers->elts;
-    uint64_t next;
-    int i, point;
+    uint64_t next, last;
+    int i;
 
     (void)s;
     (void)conf;
     if (!hot) {
         return 0;
     }
-    next = lbx_atomic_load(&hot->ring_next);
-    point = !hot->ring_at[(next + LBX_STATS_RING - 1) % LBX_STATS_RING]
-        || (uint64_t)t->now
-            >= hot->ring_at[(next + LBX_STATS_RING - 1) % LBX_STATS_RING]
-                + (uint64_t)LBX_STATS_EVERY;
     for (i = 0; i < b->workers->nelts; i++) {
         long slot = lbx_hot_slot(hot, w[i]);
         struct lbx_member_stats *st;
@@ -124,16 +142,12 @@ static int tick_balancer(server_rec *s, proxy_server_conf *conf,
                 state == 1 ? &st->became_usable : &st->became_unusable, 1);
         }
         lbx_atomic_store(&st->state, state);
-        if (point) {
-            lbx_stats_point(st,
-                            &hot->ring[(next % LBX_STATS_RING) * hot->cap
-                                       + (uint64_t)slot]);
-        }
     }
-    if (point) {
-        lbx_atomic_store(&hot->ring_at[next % LBX_STATS_RING],
-                         (uint64_t)t->now);
-        lbx_atomic_store(&hot->ring_next, next + 1);
+    next = lbx_atomic_load(&hot->ring_next);
+    last = lbx_atomic_load(
+        &hot->ring_at[(next + LBX_STATS_RING - 1) % LBX_STATS_RING]);
+    if (!last || (uint64_t)t->now >= last + (uint64_t)LBX_STATS_EVERY) {
+        write_point(hot, next, t->now);
     }
     return 0;
 }
@@ -150,45 +164,25 @@ const struct lbx_member_stats *lbx_stats_of(proxy_balancer *b, proxy_worker *w)
     return stats_slot(b, w, NULL);
 }
 
-const struct lbx_window_point *lbx_stats_window(proxy_balancer *b,
-                                                proxy_worker *w,
-                                                apr_interval_time_t ago,
-                                                apr_time_t now, apr_time_t *at)
+/* Copy point i of `slot` if it is whole (see write_point): its time, or 0. */
+static apr_time_t read_point(const struct lbx_hot *hot, uint64_t i, long slot,
+                             struct lbx_window_point *out)
 {
-    struct lbx_hot *hot;
-    long slot;
-    uint64_t next, k;
-    const struct lbx_window_point *best = NULL;
+    uint64_t t = __atomic_load_n(&hot->ring_at[i], __ATOMIC_SEQ_CST);
 
-    *at = 0;
-    if (!stats_slot(b, w, &hot)) {
-        return NULL;
+    if (!t) {
+        return 0;
     }
-    slot = lbx_hot_slot(hot, w);
-    next = lbx_atomic_load(&hot->ring_next);
-    /* Oldest first: the first point inside the window wins; if none is,
-     * the newest older one would be too old, so the oldest there is. */
-    for (k = 0; k < LBX_STATS_RING; k++) {
-        uint64_t i = (next + k) % LBX_STATS_RING;
-        uint64_t when = lbx_atomic_load(&hot->ring_at[i]);
-
-        if (!when || when >= (uint64_t)now) {
-            continue;
-        }
-        if (!best || when + (uint64_t)ago >= (uint64_t)now) {
-            best = &hot->ring[i * hot->cap + (uint64_t)slot];
-            *at = (apr_time_t)when;
-            if (when + (uint64_t)ago >= (uint64_t)now) {
-                break;
-            }
-        }
-    }
-    return best;
+    *out = hot->ring[i * hot->cap + (uint64_t)slot];
+    __atomic_thread_fence(__ATOMIC_SEQ_CST);
+    return __atomic_load_n(&hot->ring_at[i], __ATOMIC_SEQ_CST) == t
+        ? (apr_time_t)t
+        : 0;
 }
 
 int lbx_stats_points(proxy_balancer *b, proxy_worker *w, apr_time_t now,
-                     apr_interval_time_t span,
-                     const struct lbx_window_point **points, apr_time_t *at)
+                     apr_interval_time_t span, struct lbx_window_point *points,
+                     apr_time_t *at)
 {
     struct lbx_hot *hot;
     long slot;
@@ -202,12 +196,11 @@ int lbx_stats_points(proxy_balancer *b, proxy_worker *w, apr_time_t now,
     next = lbx_atomic_load(&hot->ring_next);
     for (k = 0; k < LBX_STATS_RING; k++) {
         uint64_t i = (next + k) % LBX_STATS_RING;
-        uint64_t t = lbx_atomic_load(&hot->ring_at[i]);
+        apr_time_t t = read_point(hot, i, slot, &points[n]);
 
-        if (t && t < (uint64_t)now && t + (uint64_t)span >= (uint64_t)now
-            && (n == 0 || (apr_time_t)t > at[n - 1])) {
-            points[n] = &hot->ring[i * hot->cap + (uint64_t)slot];
-            at[n++] = (apr_time_t)t;
+        /* Oldest first; a point rewritten while this ran is left out. */
+        if (t && t < now && t + span >= now && (n == 0 || t > at[n - 1])) {
+            at[n++] = t;
         }
     }
     return n;

@@ -30,19 +30,13 @@ void lbx_stats_edited(proxy_balancer *b, proxy_worker *w, const char *by,
  * LBX_STATS_EVERY add a point to the dashboard's window. */
 void lbx_stats_tick(server_rec *main_s, apr_time_t now);
 
-/* The member's counters and the point `ago` before now (the oldest of the
- * window not older than that, else the oldest there is; its time in *at,
- * 0 when there is none yet). */
+/* The member's counters since start. */
 const struct lbx_member_stats *lbx_stats_of(proxy_balancer *b, proxy_worker *w);
-const struct lbx_window_point *lbx_stats_window(proxy_balancer *b,
-                                                proxy_worker *w,
-                                                apr_interval_time_t ago,
-                                                apr_time_t now, apr_time_t *at);
 
-/* The window's points of member w not older than `span`, oldest first,
- * into points[] and at[] (room for LBX_STATS_RING); their count. */
+/* Copies of the window's points of member w not older than `span`, oldest
+ * first, into points[] and at[] (room for LBX_STATS_RING); their count. */
 int lbx_stats_points(proxy_balancer *b, proxy_worker *w, apr_time_t now,
-                     apr_interval_time_t span,
-                     const struct lbx_window_point **points, apr_time_t *at);
+                     apr_interval_time_t span, struct lbx_window_point *points,
+                     apr_time_t *at);
 
 #endif

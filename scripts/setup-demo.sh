@@ -396,6 +396,11 @@ if [ "$CHECK" = 1 ]; then
         say "FAIL: balancer-manager answered HTTP $MANAGER"
         fail=1
     fi
+    DASH=$(curl -s -m 5 "$BASE/balancer-manager?view=dashboard" || true)
+    case "$DASH" in
+        *"<title>Balancer dashboard</title>"*) say "PASS: the live dashboard answers" ;;
+        *) say "FAIL: no live dashboard at ?view=dashboard"; fail=1 ;;
+    esac
     exit "$fail"
 fi
 
@@ -408,6 +413,7 @@ with LoadModule lbx_module $LBX_SO
   site:             $BASE/
   server-status:    $BASE/server-status
   balancer-manager: $BASE/balancer-manager  (JSON: ?format=json, metrics: ?format=metrics)
+  live dashboard:   $BASE/balancer-manager?view=dashboard
 
 balancer://demo, sticky on cookie ROUTEID:
   route ${ROUTES[0]}  loadfactor ${LOADFACTORS[0]}  ${NAMES[0]} (${COLOURS[0]})  http://$HOST:${BACKEND_PORTS[0]}/

@@ -122,16 +122,25 @@ def test_dashboard_without_javascript(impl, make_httpd, backends):
     h = M.mgr_httpd(make_httpd, impl, M.proxy("web", member(a), member(slow)))
     m = M.Manager(h)
     M.hits(h, "/web/x", 20)
-    r = m.get("?view=dashboard", referer=False)
-    assert r.status_code == 200
+
+    def settled():
+        # a request's in-flight count drops after its answer has left
+        r = m.get("?view=dashboard", referer=False)
+        assert r.status_code == 200
+        page = Rows(r.text)
+        return (r, page) if all(row(page, u)["busy"] == "0"
+                                for u in (a.url, slow.url)) else None
+    r, page = H.deadline_poll(settled, 10, what="nothing in flight")
     assert r.headers["Content-Type"].startswith("text/html")
-    page = Rows(r.text)
+    # one-click buttons: no other site may frame the page
+    assert r.headers["X-Frame-Options"] == "DENY"
+    assert "frame-ancestors 'none'" in r.headers["Content-Security-Policy"]
     assert set(page.rows) == {a.url, slow.url}
     for url in (a.url, slow.url):
         cells = row(page, url)
         assert cells["state"].startswith("Up"), cells
         assert float(cells["rps"]) > 0, cells
-        assert cells["busy"] == "0" and cells["lf"].startswith("1.00")
+        assert cells["lf"].startswith("1.00")
     # the slow member's p50 is 25 ms or more: it sleeps 30 ms
     assert float(row(page, slow.url)["p50"].split()[0]) >= 25.0
     assert page.captions == 1 and page.scopes and \

@@ -1,6 +1,17 @@
 #ifndef LBX_TESTS_H
 #define LBX_TESTS_H
 #include <check.h>
+#include <stdint.h>
+
+/* splitmix64: the tests' only source of randomness, always seeded. */
+static inline uint64_t lbx_test_random(uint64_t *state)
+{
+    uint64_t z = (*state += UINT64_C(0x9e3779b97f4a7c15));
+
+    z = (z ^ (z >> 30)) * UINT64_C(0xbf58476d1ce4e5b9);
+    z = (z ^ (z >> 27)) * UINT64_C(0x94d049bb133111eb);
+    return z ^ (z >> 31);
+}
 
 TCase *lbx_tcase_sticky(void);
 TCase *lbx_tcase_lbx_text(void);

@@ -8,16 +8,6 @@
 #include "lbx_tests.h"
 #include "lbx_method.h"
 
-/* splitmix64: the simulations' only source of randomness, seeded. */
-static uint64_t splitmix64(uint64_t *state)
-{
-    uint64_t z = (*state += UINT64_C(0x9e3779b97f4a7c15));
-
-    z = (z ^ (z >> 30)) * UINT64_C(0xbf58476d1ce4e5b9);
-    z = (z ^ (z >> 27)) * UINT64_C(0x94d049bb133111eb);
-    return z ^ (z >> 31);
-}
-
 /* ---- lbx_hash64 ---------------------------------------------------------- */
 
 /* Pinned values: rings on every front-end depend on them, so a change of
@@ -74,7 +64,7 @@ START_TEST(test_hash_avalanche)
 
     for (t = 0; t < 100; t++) {
         unsigned char buf[16];
-        uint64_t a = splitmix64(&seed), b = splitmix64(&seed), h;
+        uint64_t a = lbx_test_random(&seed), b = lbx_test_random(&seed), h;
 
         memcpy(buf, &a, 8);
         memcpy(buf + 8, &b, 8);
@@ -622,7 +612,7 @@ static void sim_load(uint32_t pct, int64_t *worst, long *spilled)
     *worst = INT64_MIN;
     *spilled = 0;
     for (k = 0; k < LOAD_PICKS; k++) {
-        uint64_t r = splitmix64(&seed), total = 1, bound;
+        uint64_t r = lbx_test_random(&seed), total = 1, bound;
         long got, home;
 
         if (used == LOAD_FLIGHT) {

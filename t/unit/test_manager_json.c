@@ -191,25 +191,15 @@ START_TEST(test_utf8_len)
 }
 END_TEST
 
-/* splitmix64: this test's only source of randomness, seeded. */
-static uint64_t next_random(uint64_t *s)
-{
-    uint64_t z = (*s += 0x9E3779B97F4A7C15ull);
-
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-}
-
 /* A random string of printable ASCII, controls, and 2- to 4-byte
  * characters, written as the inside of a JSON string with escapes chosen
  * at random. */
 static void random_text(uint64_t *s, char *plain, char *json)
 {
-    int len = (int)(next_random(s) % 12), i;
+    int len = (int)(lbx_test_random(s) % 12), i;
 
     for (i = 0; i < len; i++) {
-        uint64_t r = next_random(s);
+        uint64_t r = lbx_test_random(s);
         unsigned c = (unsigned)(r >> 8) % 0x7F + 1;
 
         switch (r % 4) {
@@ -257,7 +247,7 @@ START_TEST(test_random_round_trip)
     int round, i;
 
     for (round = 0; round < 2000; round++) {
-        int n = (int)(next_random(&seed) % (MAXP + 1));
+        int n = (int)(lbx_test_random(&seed) % (MAXP + 1));
         char *j = json;
 
         j += sprintf(j, "{");

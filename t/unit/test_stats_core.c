@@ -102,16 +102,6 @@ START_TEST(test_point_and_rates)
 }
 END_TEST
 
-/* splitmix64: this test's only source of randomness, seeded. */
-static uint64_t next_random(uint64_t *s)
-{
-    uint64_t z = (*s += 0x9E3779B97F4A7C15ull);
-
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-}
-
 /* Random samples: the quantile lies in the bucket where the exact sorted
  * sample at that rank lies, and p50 <= p99. */
 START_TEST(test_quantile_random)
@@ -121,11 +111,11 @@ START_TEST(test_quantile_random)
 
     for (round = 0; round < 200; round++) {
         uint64_t bucket[LBX_STATS_BUCKETS] = { 0 };
-        int n = 1 + (int)(next_random(&seed) % 1000), i, j;
+        int n = 1 + (int)(lbx_test_random(&seed) % 1000), i, j;
         double p50, p99;
 
         for (i = 0; i < n; i++) {
-            sample[i] = next_random(&seed) % 12000000;
+            sample[i] = lbx_test_random(&seed) % 12000000;
             bucket[lbx_stats_bucket(sample[i])]++;
         }
         /* insertion sort: n is small */
