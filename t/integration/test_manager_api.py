@@ -329,3 +329,57 @@ def test_ansible_style_scraper_reads_the_page(impl, make_httpd, backends):
     assert again[str(a.port)]["drained"] is True
     if impl == "lbx":
         assert "Nothing was changed" in r.text
+
+
+@lbx_only
+def test_hostile_json_bodies_change_nothing(impl, make_httpd, backends):
+    """1,000 generated JSON requests (broken syntax, random bytes, deep
+    nesting, huge numbers, every key with a bad value last, valid nonce
+    or not): each is answered with a JSON 4xx naming what was wrong, httpd
+    keeps serving, and the state is what it was."""
+    import random
+    rnd = random.Random(20261203)
+    a, b = backends.start_many("a", "b")
+    h = M.mgr_httpd(make_httpd, impl, M.proxy("s", member(a), member(b),
+                                              sets="growth=1"))
+    m = M.Manager(h)
+    nonce = m.nonce("s")
+    before = settings(m, "s")
+    good = [("w_lf", 3), ("w_ls", 1), ("w_wr", "r1"), ("w_status_D", True),
+            ("b_lbm", "bybusyness"), ("b_tmo", 5), ("w_hi", "5s")]
+    bad = [("w_lf", 0), ("w_lf", "1e999"), ("w_ls", 100), ("w_ls", -1),
+           ("w_wr", "x" * 200), ("w_status_D", "yes"), ("b_lbm", "nosuch"),
+           ("b_tmo", "-3"), ("w_hi", "1ms"), ("b_max", "x"),
+           ("w_status_Q", 1), ("b_nwrkr", "notaurl"), ("w_he", "nosuch")]
+
+    def body():
+        kind = rnd.randrange(6)
+        if kind == 0:
+            return bytes(rnd.randrange(256) for _ in range(rnd.randrange(64)))
+        if kind == 1:
+            return (b"{" * rnd.randrange(1, 2000)) + b"}" * rnd.randrange(3)
+        if kind == 2:
+            return b'{"b": "s", "w_lf": ' + b"9" * rnd.randrange(1, 400) + b"}"
+        d = {"b": "s", "w": a.url}
+        if rnd.random() < 0.8:
+            d["nonce"] = nonce
+        for k, v in rnd.sample(good, rnd.randrange(len(good))):
+            d[k] = v
+        k, v = rnd.choice(bad)
+        d.pop(k, None)
+        d[k] = v  # last: every good value before it must stay unapplied
+        text = json.dumps(d).encode()
+        if kind == 4:
+            cut = rnd.randrange(1, len(text))
+            return text[:cut]
+        return text
+
+    for i in range(1000):
+        raw = body()
+        r = post_json(m, None, raw=raw)
+        assert 400 <= r.status_code < 500, (i, raw[:300], r.status_code,
+                                            r.text[:200])
+        ans = r.json()
+        assert ans["error"] and "field" in ans, (i, ans)
+    assert settings(m, "s") == before
+    assert set(M.hits(h, "/s/x", 6)) == {"a", "b"}
