@@ -103,6 +103,39 @@ def test_edits_reach_every_front_end(make_httpd, backends, redis_server):
     assert "fe-c" in fes[0].get(MGR).text  # the page shows the fleet
 
 
+def test_json_and_dashboard_edits_reach_every_front_end(make_httpd, backends,
+                                                        redis_server):
+    """The JSON endpoint's edits and the dashboard's forms are manager
+    edits like the page's: they reach the other front-ends, without the
+    dashboard's view=dashboard in what the fleet carries."""
+    r = redis_server()
+    a, b = backends.start_many("a", "b")
+    fes = start_fleet(make_httpd, r.url, (a, b), ids=("fe-a", "fe-b"))
+    for h in fes:
+        H.deadline_poll(lambda: joined(h), 10, what="joined")
+    def nonce(h):  # each front-end has its own
+        return requests.get(h.base_url + MGR + "?format=json",
+                            timeout=H.TIMEOUT).json()["balancers"][0]["nonce"]
+    ans = requests.post(fes[0].base_url + MGR, timeout=H.TIMEOUT,
+                        json={"b": "fl", "w": a.url, "nonce": nonce(fes[0]),
+                              "w_lf": 4})
+    assert ans.status_code == 200 and ans.json()["changed"], ans.text
+    H.deadline_poll(lambda: member_json(fes[1], a.url)["loadfactor"] == 4,
+                    5, what="JSON edit on fe-b")
+    ans = requests.post(fes[1].base_url + MGR, timeout=H.TIMEOUT,
+                        data={"b": "fl", "w": b.url, "nonce": nonce(fes[1]),
+                              "view": "dashboard", "w_status_N": "1"},
+                        headers={"Referer": fes[1].base_url + MGR
+                                 + "?view=dashboard"})
+    assert ans.status_code == 200 and "Balancer dashboard" in ans.text
+    assert "Nothing was changed" not in ans.text
+    H.deadline_poll(lambda: member_json(fes[0], b.url)["flags"]["draining"],
+                    5, what="dashboard edit on fe-a")
+    edits = [e["edit"] for e in fleet_json(fes[0])["edits"]]
+    assert any("w_status_N=1" in e for e in edits), edits
+    assert not any("view=" in e for e in edits), edits
+
+
 def test_a_front_end_that_starts_later_takes_the_state(make_httpd, backends,
                                                       redis_server):
     r = redis_server()
