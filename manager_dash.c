@@ -19,6 +19,10 @@
 
 /* HTML-escaped, single quotes too: the page quotes attributes with them,
  * and r->uri (path info included) is the client's. */
+/* Up to this many members the page refreshes every 2 s, above every 10 s
+ * (1,024 members make a page of about 2 MB). */
+#define LBX_DASH_FAST_MAX 200
+
 static const char *esc(request_rec *r, const char *s)
 {
     const char *h = ap_escape_html(r->pool, s ? s : "");
@@ -273,11 +277,12 @@ static const char script[] =
     "document.body.setAttribute('data-refreshes',"
     "1+(+document.body.getAttribute('data-refreshes')));}})"
     ".catch(function(){});}"
-    "var on=1,t=setInterval(tick,2000),a=document.getElementById('auto');"
-    "a.textContent='Updates itself every 2 seconds. ';"
+    "var S=1000*(+document.body.getAttribute('data-every')||2);"
+    "var on=1,t=setInterval(tick,S),a=document.getElementById('auto');"
+    "a.textContent='Updates itself every '+S/1000+' seconds. ';"
     "var p=document.createElement('button');p.type='button';"
     "p.textContent='Pause updates';p.onclick=function(){on=!on;"
-    "if(on){t=setInterval(tick,2000);}else{clearInterval(t);}"
+    "if(on){t=setInterval(tick,S);}else{clearInterval(t);}"
     "p.textContent=on?'Pause updates':'Resume updates';};"
     "a.appendChild(p);})();";
 
@@ -306,15 +311,20 @@ void lbx_mgr_render_dashboard(struct lbx_mgr_req *m)
     request_rec *r = m->r;
     proxy_balancer *b = (proxy_balancer *)m->conf->balancers->elts;
     apr_time_t now = apr_time_now();
-    int i;
+    int i, members = 0;
 
+    for (i = 0; i < m->conf->balancers->nelts; i++) {
+        members += b[i].workers->nelts;
+    }
     ap_set_content_type(r, "text/html; charset=UTF-8");
     apr_table_setn(r->headers_out, "Cache-Control", "no-store");
     ap_rvputs(r,
               "<!DOCTYPE html>\n<html lang='en'><head><meta charset='utf-8'>"
               "<meta name='viewport' content='width=device-width, "
               "initial-scale=1'><title>Balancer dashboard</title><style>",
-              style, "</style></head>\n<body><h1>Balancers of ",
+              style, "</style></head>\n<body data-every='",
+              /* a page of hundreds of members is megabytes: fetch it less */
+              members > LBX_DASH_FAST_MAX ? "10" : "2", "'><h1>Balancers of ",
               esc(r, ap_get_server_name(r)), "</h1>\n<p><a href='",
               esc(r, r->uri),
               "'>Balancer manager</a> &middot; <span id='stamp'>", when(r, now),

@@ -132,6 +132,7 @@ def test_dashboard_without_javascript(impl, make_httpd, backends):
                                 for u in (a.url, slow.url)) else None
     r, page = H.deadline_poll(settled, 10, what="nothing in flight")
     assert r.headers["Content-Type"].startswith("text/html")
+    assert "<body data-every='2'>" in r.text
     # one-click buttons: no other site may frame the page
     assert r.headers["X-Frame-Options"] == "DENY"
     assert "frame-ancestors 'none'" in r.headers["Content-Security-Policy"]
@@ -165,6 +166,19 @@ def test_dashboard_without_javascript(impl, make_httpd, backends):
                 "w_status_D": "0"}, referer=None)
     assert r.status_code == 200 and "Nothing was changed" in r.text
     assert row(Rows(r.text), a.url)["state"].startswith("Disabled")
+
+
+@lbx_only
+def test_dashboard_refreshes_less_for_large_pools(impl, make_httpd, backends):
+    """Above 200 members the page (megabytes) is fetched every 10 s."""
+    a = backends.start("a")
+    many = ["BalancerMember http://127.0.1.1:%d" % (20000 + i)
+            for i in range(200)]
+    h = M.mgr_httpd(make_httpd, impl, M.proxy("big", member(a), *many))
+    r = M.Manager(h).get("?view=dashboard", referer=False)
+    assert r.status_code == 200
+    assert len(Rows(r.text).rows) == 201
+    assert "<body data-every='10'>" in r.text
 
 
 def _fail_missing():
