@@ -17,12 +17,12 @@
 #include "outlier.h"
 #include "stats.h"
 
-/* HTML-escaped, single quotes too: the page quotes attributes with them,
- * and r->uri (path info included) is the client's. */
 /* Up to this many members the page refreshes every 2 s, above every 10 s
  * (1,024 members make a page of about 2 MB). */
 #define LBX_DASH_FAST_MAX 200
 
+/* HTML-escaped, single quotes too: the page quotes attributes with them,
+ * and r->uri (path info included) is the client's. */
 static const char *esc(request_rec *r, const char *s)
 {
     const char *h = ap_escape_html(r->pool, s ? s : "");

@@ -1,9 +1,8 @@
 /* stats.c: per-member counters for metrics and the dashboard (see
  * stats.h).  Writers on the request path add to a member's own counters
  * only; the window's points are written by the background tick alone, in
- * one thread of one child, so a point is never written twice at once
- * (readers may see one half-written: it is statistics, and the next
- * refresh mends it). */
+ * one thread of one child, and a reader keeps only a point whose time was
+ * the same before and after its copy (write_point, read_point). */
 #include "apr_strings.h"
 
 #include "stats.h"
@@ -86,8 +85,9 @@ void lbx_stats_edited(proxy_balancer *b, proxy_worker *w, const char *by,
     struct lbx_member_stats *s = stats_slot(b, w, NULL);
 
     if (s) {
-        /* Edits are made under the balancer's lock: one writer at a time
-         * (a reader racing it may see a mixed name, for one refresh). */
+        /* Two edits of one member at once (children, the fleet's thread)
+         * may mix their names, and a reader may see one half copied: for
+         * one refresh, and the last byte stays NUL. */
         apr_cpystrn(s->edited_by, by, sizeof(s->edited_by));
         lbx_atomic_store(&s->edited_at, (uint64_t)now);
     }

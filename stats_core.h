@@ -1,8 +1,8 @@
 /* stats_core.h: the counters kept per member for metrics and the
  * dashboard, and the arithmetic on them (histogram buckets, status
- * classes, rates and quantiles over a window).  Plain C99: the glue
- * (stats.c) places the structs in shared memory and updates them with
- * atomic adds; the renderers read them. */
+ * classes, rates and quantiles over a window).  Plain C99: lbx_hot.c
+ * places the structs in each balancer's shared record, stats.c updates
+ * them with atomic adds, the renderers read them. */
 #ifndef LBX_STATS_CORE_H
 #define LBX_STATS_CORE_H
 

@@ -71,6 +71,11 @@ if [ ${#MISSING[@]} -gt 0 ]; then
     say "installing missing packages: ${MISSING[*]}"
     apt-get update
     DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${MISSING[@]}"
+    # Only promtool of the prometheus package is used (by the tests): a
+    # server its install started is not the demo's to keep running.
+    case " ${MISSING[*]} " in
+        *" prometheus "*) service prometheus stop >/dev/null 2>&1 || true ;;
+    esac
 fi
 
 # ---- deadlines and process helpers ------------------------------------------

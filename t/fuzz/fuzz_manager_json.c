@@ -6,9 +6,9 @@
  * header promises.  The target then checks what manager.c relies on: a
  * count within the limit and nothing written past it, every key and value
  * a NUL-terminated string inside the output, no empty or repeated key, an
- * error message that is a string, and a refused key that is one of the
- * output's strings, all of them valid UTF-8.  Accepted pairs are fed to the form's validators, as
- * the endpoint does. */
+ * error message that is a string, a refused key that is one of the
+ * output's strings, and accepted keys and values that are valid UTF-8.
+ * Accepted pairs are fed to the form's validators, as the endpoint does. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>

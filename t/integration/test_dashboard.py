@@ -2,9 +2,9 @@
 
 In headless Chromium (the harness of test_manager_browser) while traffic
 runs: the page refreshes itself and its numbers change between two
-screenshots; the stock page's script-made link leads to it; a member
-disabled through its Disable button shows as disabled with who did it and
-stops getting traffic; on a phone-sized window nothing but the tables'
+screenshots; the stock page names it and its <link rel=alternate> leads
+to it; a member disabled through its Disable button shows as disabled
+with who did it and stops getting traffic; on a phone-sized window nothing but the tables'
 own scroll boxes is wider than the screen.  Without JavaScript the page is
 a correct snapshot with working forms.  Screenshots are kept in
 t/artifacts/ (or $LBX_ARTIFACTS).
