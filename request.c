@@ -551,7 +551,7 @@ static void after_attempt(proxy_balancer *b, proxy_worker *w, request_rec *r)
     if (b->lbmethod && b->lbmethod->context == &lbx_method_bylatency) {
         lbx_hot_sample(hot, w, now - r->request_time, now);
     }
-    lbx_stats_answer(b, w, r, now - r->request_time);
+    lbx_stats_answer(hot, slot, r, now - r->request_time);
 }
 
 static void mark_in_error(proxy_worker *w)

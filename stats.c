@@ -28,10 +28,10 @@ static void observe(struct lbx_histogram *h, apr_interval_time_t took)
     lbx_atomic_add(&h->sum_us, us);
 }
 
-void lbx_stats_answer(proxy_balancer *b, proxy_worker *w, request_rec *r,
+void lbx_stats_answer(struct lbx_hot *hot, long slot, request_rec *r,
                       apr_interval_time_t took)
 {
-    struct lbx_member_stats *s = stats_slot(b, w, NULL);
+    struct lbx_member_stats *s = slot >= 0 ? &hot->stats[slot] : NULL;
 
     if (s) {
         /* Nothing was sent to the client yet: the member gave no answer

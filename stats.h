@@ -6,9 +6,10 @@
 
 #include "lbx_hot.h"
 
-/* post_request (once per request, for the member tried last): w
- * answered, or not, `took` after the request arrived. */
-void lbx_stats_answer(proxy_balancer *b, proxy_worker *w, request_rec *r,
+/* post_request (once per request, for the member tried last): the member
+ * at `slot` of `hot` (as post_request found them; -1: none) answered, or
+ * not, `took` after the request arrived. */
+void lbx_stats_answer(struct lbx_hot *hot, long slot, request_rec *r,
                       apr_interval_time_t took);
 
 /* pre_request: the attempt on `prev` failed and another is made. */

@@ -31,24 +31,9 @@ import requests
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "t"
                        / "integration"))
 import lbxharness as H  # noqa: E402
+from test_fleet import HC, fleet_conf  # noqa: E402
 
 MGR = "/balancer-manager"
-
-
-HC = "hcmethod=GET hcuri=/health hcinterval=1 hcpasses=1 hcfails=1"
-
-
-def conf(redis_url, fe_id, members, params=""):
-    return """
-LBXFleet %s bench id=%s
-<Location /balancer-manager>
-    SetHandler balancer-manager
-</Location>
-<Proxy balancer://fl>
-%s</Proxy>
-ProxyPass /app balancer://fl
-""" % (redis_url, fe_id, "".join("    BalancerMember %s %s\n" % (m.url, params)
-                                  for m in members))
 
 
 def stop_all(fes, backends, redis):
@@ -78,7 +63,8 @@ def health(work):
         redis.start()
         ms = backends.start_many(*("h%d" % i for i in range(10)))
         for i in ("A", "B", "C"):
-            h = H.Httpd("lbx", conf(redis.url, i, ms, HC), name="fleetH" + i)
+            h = H.Httpd("lbx", fleet_conf(redis.url, i, ms, params=HC),
+                        name="fleetH" + i)
             fes.append(h)
             h.start()
         H.deadline_poll(lambda: sum(x["members"] for x in requests.get(
@@ -131,7 +117,7 @@ def main():
         redis.start()
         members = backends.start_many("m1", "m2", "m3", "m4")
         for i in ("A", "B", "C"):
-            h = H.Httpd("lbx", conf(redis.url, i, members), name="fleet" + i)
+            h = H.Httpd("lbx", fleet_conf(redis.url, i, members), name="fleet" + i)
             fes.append(h)
             h.start()
         a = fes[0]

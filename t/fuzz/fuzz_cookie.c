@@ -12,12 +12,7 @@
 #include <string.h>
 
 #include "cookie_core.h"
-
-#define FUZZ_CHECK(cond) \
-    do { \
-        if (!(cond)) \
-            abort(); \
-    } while (0)
+#include "fuzz_check.h"
 
 static void check_sets(const char *v, size_t len, const char *name, size_t nlen)
 {

@@ -14,12 +14,7 @@
 #include <string.h>
 
 #include "fleet_core.h"
-
-#define FUZZ_CHECK(cond) \
-    do { \
-        if (!(cond)) \
-            abort(); \
-    } while (0)
+#include "fuzz_check.h"
 
 static void check_id(const char *s, size_t len)
 {

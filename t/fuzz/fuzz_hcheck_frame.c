@@ -24,12 +24,7 @@
 #include <sanitizer/asan_interface.h>
 
 #include "hcheck_frame.h"
-
-#define FUZZ_CHECK(cond) \
-    do { \
-        if (!(cond)) \
-            abort(); \
-    } while (0)
+#include "fuzz_check.h"
 
 static void check_results(const struct lbx_hc_frame *f,
                           enum lbx_hc_frame_result r, const char *buf,

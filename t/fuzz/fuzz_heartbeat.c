@@ -14,12 +14,7 @@
 #include <string.h>
 
 #include "lbx_method.h"
-
-#define FUZZ_CHECK(cond) \
-    do { \
-        if (!(cond)) \
-            abort(); \
-    } while (0)
+#include "fuzz_check.h"
 
 /* Every call returns the same word. */
 static uint32_t constant(void *ctx)

@@ -15,12 +15,7 @@
 #include <string.h>
 
 #include "manager_core.h"
-
-#define FUZZ_CHECK(cond) \
-    do { \
-        if (!(cond)) \
-            abort(); \
-    } while (0)
+#include "fuzz_check.h"
 
 /* Small, so "too many pairs" is easy to reach. */
 #define MAX_PARAMS 8

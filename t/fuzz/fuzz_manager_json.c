@@ -14,12 +14,7 @@
 #include <string.h>
 
 #include "manager_json.h"
-
-#define FUZZ_CHECK(cond) \
-    do { \
-        if (!(cond)) \
-            abort(); \
-    } while (0)
+#include "fuzz_check.h"
 
 /* Small, so "too many keys" is easy to reach. */
 #define MAX_PARAMS 8

@@ -17,13 +17,9 @@
 #include <string.h>
 
 #include "sticky.h"
+#include "fuzz_check.h"
 
 /* assert() would vanish under NDEBUG; a fuzz check must not. */
-#define FUZZ_CHECK(cond) \
-    do { \
-        if (!(cond)) \
-            abort(); \
-    } while (0)
 
 static int inside(struct lbx_span s, const char *base, size_t len)
 {

@@ -16,7 +16,9 @@ EXAMPLE = Path(__file__).resolve().parents[2] / "conf" / "examples" / \
     "fleet.conf"
 
 
-def fleet_conf(redis_url, fe_id, members, extra=""):
+def fleet_conf(redis_url, fe_id, members, extra="", params=""):
+    """One front-end of the fleet: its LBXFleet line (+ extra), the manager,
+    balancer://fl of the members (each with params) at /app."""
     return """
 LBXFleet %s itfleet id=%s %s
 <Location /balancer-manager>
@@ -26,7 +28,7 @@ LBXFleet %s itfleet id=%s %s
 %s</Proxy>
 ProxyPass /app balancer://fl
 """ % (redis_url, fe_id, extra,
-       "".join("    BalancerMember %s\n" % m.url for m in members))
+       "".join("    BalancerMember %s %s\n" % (m.url, params) for m in members))
 
 
 def start_fleet(make_httpd, redis_url, members, ids=("fe-a", "fe-b", "fe-c"),
@@ -384,19 +386,6 @@ def health_hits(backend, since):
 HC = "hcmethod=GET hcuri=/health hcinterval=1 hcpasses=1 hcfails=1"
 
 
-def hc_conf(redis_url, fe_id, members):
-    return """
-LBXFleet %s itfleet id=%s
-<Location /balancer-manager>
-    SetHandler balancer-manager
-</Location>
-<Proxy balancer://fl>
-%s</Proxy>
-ProxyPass /app balancer://fl
-""" % (redis_url, fe_id, "".join("    BalancerMember %s %s\n" % (m.url, HC)
-                                  for m in members))
-
-
 def test_one_prober_per_member_and_shared_verdicts(make_httpd, backends,
                                                    redis_server):
     """10 members checked every second by a fleet of three: each gets about
@@ -405,7 +394,7 @@ def test_one_prober_per_member_and_shared_verdicts(make_httpd, backends,
     front-end gone, the others take its members over."""
     r = redis_server()
     ms = backends.start_many(*("m%d" % i for i in range(10)))
-    fes = [make_httpd("lbx", hc_conf(r.url, i, ms))
+    fes = [make_httpd("lbx", fleet_conf(r.url, i, ms, params=HC))
            for i in ("fe-a", "fe-b", "fe-c")]
     for h in fes:
         H.deadline_poll(lambda: joined(h), 10, what="joined")
@@ -458,7 +447,7 @@ def test_a_prober_restarting_or_redis_away(make_httpd, backends,
     every member itself again."""
     r = redis_server()
     ms = backends.start_many("m0", "m1", "m2", "m3")
-    fes = [make_httpd("lbx", hc_conf(r.url, i, ms)) for i in ("fe-a", "fe-b")]
+    fes = [make_httpd("lbx", fleet_conf(r.url, i, ms, params=HC)) for i in ("fe-a", "fe-b")]
     for h in fes:
         H.deadline_poll(lambda: joined(h), 10, what="joined")
     H.deadline_poll(lambda: len(fleet_json(fes[0])["checks"]) == 4, 10,

@@ -197,9 +197,20 @@ def test_json_refusals_name_the_field_and_change_nothing(impl, make_httpd,
         assert isinstance(ans["error"], str) and ans["error"], ans
     assert (settings(m, "s"), settings(m, "nn")) == before
     assert set(M.hits(h, "/s/x", 6)) == {"a", "b"}
-    # the positive control: the same edit with everything right
+    # refusals of the nonce and the Origin are logged, as the form's are
+    assert len(re.findall(r"LBX20078: balancer-manager: JSON edit refused",
+                          h.error_log())) >= 4
+    # a look-alike media type is not JSON: the form path, which ignores it
+    r = post_json(m, None, raw=json.dumps(dict(ok, w_status_D=1)).encode(),
+                  headers={"Content-Type": "application/json-seq"})
+    assert r.status_code == 200 and r.headers["Content-Type"].startswith(
+        "text/html")
+    assert (settings(m, "s"), settings(m, "nn")) == before
+    # the positive control: the same edit with everything right, the
+    # media type in any case and with its parameters
     r = post_json(m, dict(ok, w_status_D=1),
-                  headers={"Origin": h.base_url})
+                  headers={"Origin": h.base_url,
+                           "Content-Type": "Application/JSON\t; charset=utf-8"})
     assert r.status_code == 200 and r.json()["changed"] is True, r.text
     assert M.hits(h, "/s/x", 4) == {"b": 4}
 
